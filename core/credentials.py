@@ -1,0 +1,66 @@
+"""Device credentials: issuing them through the enabled credential-type plugins and
+finding the device a connecting client's credentials belong to."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gridlinks.core.models import Device, DeviceCredentials
+from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
+
+if TYPE_CHECKING:
+    from gridlinks.core.hub import Hub
+
+
+class CredentialService:
+    def __init__(self, hub: "Hub"):
+        self.hub = hub
+
+    async def spec_for_request(self, request: ProvisionRequest) -> CredentialSpec:
+        ctype = self.hub.credential_types.get(request.credentials_type)
+        if ctype is None:
+            raise ProvisionRefused(f"credentials type {request.credentials_type!r} is not enabled")
+        return await ctype.from_request(request)
+
+    async def default_spec(self) -> CredentialSpec:
+        """Credentials for a device created without any (a server-generated access token)."""
+        return await self.spec_for_request(ProvisionRequest(None, "", "", "ACCESS_TOKEN", {}))
+
+    def response_value(self, credentials: DeviceCredentials) -> Any:
+        ctype = self.hub.credential_types.get(credentials.credentials_type)
+        if ctype is None:
+            return credentials.credentials_value
+        return ctype.response_value(credentials)
+
+    async def lookup(self, credentials_type: str, credentials_id: str) -> tuple[Device, DeviceCredentials] | None:
+        """The enabled device holding exactly these credentials, or None."""
+        row = await DeviceCredentials.get_or_none(
+            credentials_type=credentials_type, credentials_id=credentials_id).prefetch_related("device")
+        if row is None or not row.device.enabled:
+            return None
+        return row.device, row
+
+    async def authenticate(self, presented: PresentedCredentials) -> Device | None:
+        """Ask each enabled credential type in turn; the first that knows them wins."""
+        for ctype in self.hub.credential_types:
+            device = await ctype.authenticate(presented)
+            if device is not None:
+                return device
+        return None
+
+    async def for_device(self, device: Device) -> DeviceCredentials | None:
+        return await DeviceCredentials.get_or_none(device_id=device.id)
+
+    @staticmethod
+    async def store(device: Device, spec: CredentialSpec, conn: Any = None) -> DeviceCredentials:
+        return await DeviceCredentials.create(device=device, credentials_type=spec.type,
+                                              credentials_id=spec.id, credentials_value=spec.value,
+                                              using_db=conn)
+
+    async def replace(self, device: Device, spec: CredentialSpec) -> DeviceCredentials:
+        async with self.hub.storage.transaction() as conn:
+            await DeviceCredentials.filter(device_id=device.id).using_db(conn).delete()
+            creds = await self.store(device, spec, conn)
+        await self.hub.bus.fire("credentials_issued", {"device_id": str(device.id), "device_name": device.name,
+                                                       "credentials_type": spec.type})
+        return creds

@@ -1,0 +1,242 @@
+"""Devices and their data: CRUD for people, telemetry and attributes for devices.
+
+Attribute writes are upserts keyed by (device, scope, key); a change to shared
+attributes fires ``attributes_updated`` so transports can push it to a subscribed device.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from tortoise.exceptions import IntegrityError
+
+from gridlinks.core.errors import BadRequest, Conflict, NotFound
+from gridlinks.core.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
+from gridlinks.core.paging import Page, page_of
+from gridlinks.core.types import CredentialSpec
+
+if TYPE_CHECKING:
+    from gridlinks.core.hub import Hub
+
+DUPLICATE_DEVICE = "Device with such name already exists!"
+NOT_FOUND = "Requested item wasn't found!"
+MAX_KEY_LENGTH = 255
+
+
+def decode_json(raw: bytes | str, what: str = "payload") -> Any:
+    """JSON from a device or a person, or BadRequest saying what is wrong."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+
+
+def _check_kv(values: Any, what: str) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise BadRequest(f"{what} must be a JSON object of key/value pairs")
+    for key in values:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise BadRequest(f"{what} keys must be 1 to {MAX_KEY_LENGTH} characters")
+    return values
+
+
+def parse_telemetry(payload: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The reference's three telemetry shapes: {k: v}, {"ts": ms, "values": {...}}, or a list of either."""
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise BadRequest("telemetry is empty")
+    out = []
+    now = now_ms()
+    for item in items:
+        if isinstance(item, dict) and "ts" in item and "values" in item:
+            ts = item["ts"]
+            if isinstance(ts, bool) or not isinstance(ts, int):
+                raise BadRequest("telemetry ts must be epoch milliseconds")
+            out.append((ts, _check_kv(item["values"], "telemetry values")))
+        else:
+            out.append((now, _check_kv(item, "telemetry")))
+    return out
+
+
+class DeviceService:
+    def __init__(self, hub: "Hub"):
+        self.hub = hub
+
+    # -- people's side ------------------------------------------------------------
+
+    async def create(self, tenant: Tenant, profile: DeviceProfile, name: str, *, type: str | None = None,
+                     label: str = "", is_gateway: bool = False, credentials: CredentialSpec | None = None,
+                     conn: Any = None) -> Device:
+        """A device with credentials (a generated access token unless given), atomically."""
+        name = (name or "").strip()
+        if not name:
+            raise BadRequest("a device needs a name")
+        spec = credentials or await self.hub.credentials.default_spec()
+        try:
+            async with self.hub.storage.transaction() as tx:
+                device = await Device.create(tenant=tenant, profile=profile, name=name, type=type or profile.name,
+                                             label=label or "", is_gateway=is_gateway, using_db=tx)
+                await self.hub.credentials.store(device, spec, tx)
+        except IntegrityError:
+            if await Device.filter(tenant=tenant, name=name).exists():
+                raise Conflict(DUPLICATE_DEVICE) from None
+            raise Conflict("Device credentials are already assigned to another device!") from None
+        await self.hub.bus.fire("device_created", {"device_id": str(device.id), "device_name": device.name,
+                                                   "tenant_id": str(tenant.id)})
+        return device
+
+    async def get(self, tenant_id: uuid.UUID | None, device_id: Any) -> Device:
+        try:
+            did = uuid.UUID(str(device_id))
+        except ValueError:
+            raise NotFound(NOT_FOUND) from None
+        q = Device.filter(id=did)
+        if tenant_id is not None:
+            q = q.filter(tenant_id=tenant_id)
+        device = await q.first()
+        if device is None:
+            raise NotFound(NOT_FOUND)
+        return device
+
+    async def by_name(self, tenant_id: uuid.UUID | None, name: str) -> Device:
+        q = Device.filter(name=name)
+        if tenant_id is not None:
+            q = q.filter(tenant_id=tenant_id)
+        device = await q.first()
+        if device is None:
+            raise NotFound(NOT_FOUND)
+        return device
+
+    async def page(self, tenant_id: uuid.UUID, page: int, page_size: int, text_search: str | None = None,
+                   profile_id: Any = None, customer_id: Any = None) -> Page:
+        q = Device.filter(tenant_id=tenant_id)
+        if text_search:
+            q = q.filter(name__icontains=text_search)
+        if profile_id:
+            q = q.filter(profile_id=profile_id)
+        if customer_id:
+            q = q.filter(customer_id=customer_id)
+        return await page_of(q.order_by("-created_ms", "name"), page, page_size)
+
+    async def delete(self, device: Device) -> None:
+        await device.delete()
+        await self.hub.bus.fire("device_deleted", {"device_id": str(device.id), "device_name": device.name})
+
+    @staticmethod
+    def to_json(device: Device) -> dict[str, Any]:
+        return {
+            "id": {"entityType": "DEVICE", "id": str(device.id)},
+            "createdTime": device.created_ms,
+            "tenantId": {"entityType": "TENANT", "id": str(device.tenant_id)},
+            "customerId": {"entityType": "CUSTOMER",
+                           "id": str(device.customer_id) if device.customer_id else "13814000-1dd2-11b2-8080-808080808080"},
+            "name": device.name,
+            "type": device.type,
+            "label": device.label,
+            "deviceProfileId": {"entityType": "DEVICE_PROFILE", "id": str(device.profile_id)},
+            "additionalInfo": {"gateway": device.is_gateway, "description": device.description},
+        }
+
+    # -- attributes -----------------------------------------------------------------
+
+    async def set_attributes(self, device: Device, scope: str, values: Any, conn: Any = None,
+                             source: str = "") -> None:
+        if scope not in Scope.ALL:
+            raise BadRequest(f"unknown attribute scope {scope!r}")
+        values = _check_kv(values, "attributes")
+        if not values:
+            return
+        ts = now_ms()
+        if conn is None:
+            async with self.hub.storage.transaction() as tx:
+                await self._upsert_attributes(device, scope, values, ts, tx)
+        else:
+            await self._upsert_attributes(device, scope, values, ts, conn)
+        await self.hub.bus.fire("attributes_updated", {"device_id": str(device.id), "scope": scope,
+                                                       "values": values, "source": source})
+
+    @staticmethod
+    async def _upsert_attributes(device: Device, scope: str, values: dict[str, Any], ts: int, conn: Any) -> None:
+        existing = set(await Attribute.filter(device_id=device.id, scope=scope, key__in=list(values))
+                       .using_db(conn).values_list("key", flat=True))
+        for key, value in values.items():
+            if key in existing:
+                await Attribute.filter(device_id=device.id, scope=scope, key=key).using_db(conn).update(
+                    boxed=wrap(value), last_update_ms=ts)
+            else:
+                await Attribute.create(device_id=device.id, scope=scope, key=key, boxed=wrap(value),
+                                       last_update_ms=ts, using_db=conn)
+
+    async def delete_attributes(self, device: Device, scope: str, keys: list[str], conn: Any = None) -> int:
+        q = Attribute.filter(device_id=device.id, scope=scope, key__in=keys)
+        if conn is not None:
+            q = q.using_db(conn)
+        return await q.delete()
+
+    async def get_attributes(self, device: Device, scope: str, keys: list[str] | None = None) -> list[Attribute]:
+        q = Attribute.filter(device_id=device.id, scope=scope)
+        if keys:
+            q = q.filter(key__in=keys)
+        return list(await q.order_by("key"))
+
+    async def attribute_value(self, device: Device, scope: str, key: str) -> Any:
+        row = await Attribute.get_or_none(device_id=device.id, scope=scope, key=key)
+        return None if row is None else row.value
+
+    async def device_attributes(self, device: Device, client_keys: list[str] | None,
+                                shared_keys: list[str] | None) -> dict[str, dict[str, Any]]:
+        """The reference's device-side attribute read: {"client": {...}, "shared": {...}};
+        no keys named in either list means all of both scopes."""
+        out: dict[str, dict[str, Any]] = {}
+        wanted = [("client", Scope.CLIENT, client_keys), ("shared", Scope.SHARED, shared_keys)]
+        if client_keys is None and shared_keys is None:
+            wanted = [("client", Scope.CLIENT, []), ("shared", Scope.SHARED, [])]
+        for label, scope, keys in wanted:
+            if keys is None:
+                continue
+            rows = await self.get_attributes(device, scope, keys or None)
+            if rows:
+                out[label] = {r.key: r.value for r in rows}
+        return out
+
+    # -- telemetry ------------------------------------------------------------------
+
+    async def save_telemetry(self, device: Device, payload: Any) -> int:
+        entries = parse_telemetry(payload)
+        rows = [TimeseriesValue(device_id=device.id, key=k, ts=ts, boxed=wrap(v))
+                for ts, values in entries for k, v in values.items()]
+        latest: dict[str, tuple[int, Any]] = {}
+        for ts, values in entries:
+            for k, v in values.items():
+                if k not in latest or ts >= latest[k][0]:
+                    latest[k] = (ts, v)
+        async with self.hub.storage.transaction() as tx:
+            if rows:
+                await TimeseriesValue.bulk_create(rows, using_db=tx)
+            existing = {r.key: r for r in await LatestValue.filter(device_id=device.id, key__in=list(latest))
+                        .using_db(tx)}
+            for key, (ts, value) in latest.items():
+                row = existing.get(key)
+                if row is None:
+                    await LatestValue.create(device_id=device.id, key=key, ts=ts, boxed=wrap(value), using_db=tx)
+                elif ts >= row.ts:
+                    await LatestValue.filter(id=row.id).using_db(tx).update(ts=ts, boxed=wrap(value))
+        await self.hub.bus.fire("telemetry_saved", {"device_id": str(device.id), "keys": sorted(latest)})
+        return len(rows)
+
+    async def latest_telemetry(self, device: Device, keys: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+        q = LatestValue.filter(device_id=device.id)
+        if keys:
+            q = q.filter(key__in=keys)
+        return {r.key: [{"ts": r.ts, "value": r.value}] for r in await q.order_by("key")}
+
+    async def timeseries(self, device: Device, keys: list[str], start_ms: int, end_ms: int,
+                         limit: int = 100) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for key in keys:
+            rows = await TimeseriesValue.filter(device_id=device.id, key=key, ts__gte=start_ms, ts__lte=end_ms) \
+                .order_by("-ts").limit(limit)
+            out[key] = [{"ts": r.ts, "value": r.value} for r in rows]
+        return out

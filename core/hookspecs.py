@@ -1,0 +1,65 @@
+"""Every hook a plugin can implement. All are called once, at start-up, to register
+things; at run time the hub calls plain async methods on what was registered (pluggy
+has no async hooks, and hot paths should not pay for hook dispatch).
+
+A plugin is a module (or object) with functions decorated ``@gridlinks.core.hookimpl``;
+it is found through the entry-point group ``gridlinks`` and runs only when its
+entry-point name is listed under ``plugins:`` in the config.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from gridlinks.core.hub import Hub
+
+PROJECT = "gridlinks"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_models(register: Callable[[str], None]) -> None:
+    """Add Tortoise model modules (dotted paths) so a plugin can keep its own tables;
+    they are created and migrated with the core's."""
+
+
+@hookspec
+def register_credential_types(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add credential types (objects with ``name``, ``from_request``, ``authenticate``,
+    see :class:`gridlinks.core.types.CredentialType`)."""
+
+
+@hookspec
+def register_provision_strategies(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add provisioning strategies, keyed by the profile's ``provisionType``
+    (see :class:`gridlinks.core.types.ProvisionStrategy`)."""
+
+
+@hookspec
+def register_claim_strategies(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add claim strategies that find a device's pending claim secret
+    (see :class:`gridlinks.core.types.ClaimStrategy`)."""
+
+
+@hookspec
+def register_transports(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add transports: objects with ``name`` and ``async start()`` / ``async stop()``,
+    started in registration order after storage is ready, stopped in reverse."""
+
+
+@hookspec
+def register_web_routes(hub: "Hub", app: "web.Application") -> None:
+    """Add routes, middlewares or sub-apps to the hub's HTTP application (admin API,
+    dashboard pages). Called by whichever transport serves HTTP, before it starts."""
+
+
+@hookspec
+def hub_started(hub: "Hub") -> None:
+    """Everything is listening; a plugin may start background work here (synchronous:
+    schedule tasks with ``hub.create_task``)."""

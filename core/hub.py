@@ -1,0 +1,134 @@
+"""The Hub: the one object that owns config, event bus, plugins, registries, storage
+and services. Nothing is module-global, so tests build a fresh hub per test.
+
+Life cycle: ``await hub.open()`` loads plugins and opens storage (what the CLI needs);
+``await hub.start()`` also starts every transport; ``await hub.stop()`` undoes both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from gridlinks.core.audit import AuditLog
+from gridlinks.core.auth import AuthService
+from gridlinks.core.bulk_import import BulkImporter
+from gridlinks.core.bus import EventBus
+from gridlinks.core.config import HubConfig
+from gridlinks.core.credentials import CredentialService
+from gridlinks.core.devices import DeviceService
+from gridlinks.core.errors import StartupError
+from gridlinks.core.plugins import build_plugin_manager
+from gridlinks.core.profiles import ProfileService
+from gridlinks.core.provisioning import ProvisioningService
+from gridlinks.core.registry import Registry
+from gridlinks.core.storage import Storage
+from gridlinks.core.types import CredentialType, ProvisionStrategy, Transport
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, config: HubConfig | None = None, extra_plugins: Mapping[str, Any] | None = None):
+        self.config = config or HubConfig()
+        self.settings = self.config.core
+        self.bus = EventBus()
+        self.credential_types: Registry[CredentialType] = Registry("credential type")
+        self.provision_strategies: Registry[ProvisionStrategy] = Registry("provisioning strategy")
+        self.claim_strategies: Registry[Any] = Registry("claim strategy")
+        self.transports: Registry[Transport] = Registry("transport")
+        self._extra_plugins = dict(extra_plugins or {})
+        self.pm = None
+        self.storage: Storage | None = None
+        self.audit = AuditLog(self)
+        self.auth = AuthService(self)
+        self.credentials = CredentialService(self)
+        self.profiles = ProfileService(self)
+        self.devices = DeviceService(self)
+        self.provisioning = ProvisioningService(self)
+        self.bulk_import = BulkImporter(self)
+        self._tasks: set[asyncio.Task] = set()
+        self._started: list[Transport] = []
+        self._opened = False
+
+    # -- life cycle -------------------------------------------------------------
+
+    def _load_plugins(self) -> None:
+        self.pm = build_plugin_manager(self.settings.plugins, self._extra_plugins)
+        hook = self.pm.hook
+        hook.register_credential_types(hub=self, register=self.credential_types.register)
+        hook.register_provision_strategies(hub=self, register=self.provision_strategies.register)
+        hook.register_claim_strategies(hub=self, register=self.claim_strategies.register)
+        hook.register_transports(hub=self, register=self.transports.register)
+        self.config.check_all_sections_claimed()
+
+    def _model_modules(self) -> list[str]:
+        modules: list[str] = []
+        self.pm.hook.register_models(register=modules.append)
+        return modules
+
+    async def open(self) -> "Hub":
+        """Load plugins and open storage; no sockets are opened."""
+        if self._opened:
+            return self
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._load_plugins()
+        self.storage = Storage(self.settings.database_url, self._model_modules(),
+                               sqlite_synchronous=self.settings.sqlite_synchronous)
+        await self.storage.open()
+        self.audit.attach()
+        self.auth.load_signing_key()
+        self._opened = True
+        return self
+
+    async def start(self) -> "Hub":
+        await self.open()
+        try:
+            for transport in self.transports:
+                await transport.start()
+                self._started.append(transport)
+        except BaseException:
+            await self.stop()
+            raise
+        self.pm.hook.hub_started(hub=self)
+        await self.bus.fire("hub_started", {})
+        return self
+
+    async def stop(self) -> None:
+        for transport in reversed(self._started):
+            try:
+                await transport.stop()
+            except Exception:
+                log.exception("transport %s failed to stop cleanly", transport.name)
+        self._started.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.storage is not None:
+            await self.storage.close()
+            self.storage = None
+        self._opened = False
+
+    async def __aenter__(self) -> "Hub":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- helpers for plugins ----------------------------------------------------
+
+    def create_task(self, coro, name: str | None = None) -> asyncio.Task:
+        """A background task the hub cancels on stop (so nothing outlives it)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def bind_error(self, port: int, setting: str, env: str, exc: OSError) -> StartupError:
+        """The one clear line a transport raises when its port cannot be bound."""
+        return StartupError(
+            f"cannot listen on {self.settings.bind}:{port} ({exc.strerror or exc}); "
+            f"port {port} is in use? change it with {setting} in the config or {env}")

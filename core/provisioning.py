@@ -1,0 +1,160 @@
+"""Device provisioning, the same on every transport (SPEC.md section 1).
+
+A transport decodes its wire format and calls :meth:`ProvisioningService.provision`
+with the decoded JSON; it gets back the response body to encode. The rules:
+blank name -> FAILURE; unknown key, wrong secret or a DISABLED profile -> NOT_FOUND;
+then the profile's strategy plugin decides, and the device, its credentials and the
+``provisionState`` attribute are written in one transaction, so a failure leaves
+nothing behind. Why a request failed goes to the audit log, never to the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tortoise.exceptions import IntegrityError
+
+from gridlinks.core.errors import BadRequest
+from gridlinks.core.models import Attribute, Device, DeviceProfile, Scope, wrap
+from gridlinks.core.profiles import DISABLED
+from gridlinks.core.tokens import random_alnum, secrets_equal
+from gridlinks.core.types import ProvisionPlan, ProvisionRefused, ProvisionRequest
+
+if TYPE_CHECKING:
+    from gridlinks.core.hub import Hub
+
+log = logging.getLogger(__name__)
+
+PROVISION_STATE = "provisionState"
+PROVISIONED = "provisioned"
+NOT_FOUND_BODY = {"errorMsg": "Provision data was not found!", "status": "NOT_FOUND"}
+FAILURE_BODY = {"errorMsg": "Failed to provision device!", "status": "FAILURE"}
+_STRING_FIELDS = ("deviceName", "provisionDeviceKey", "provisionDeviceSecret", "credentialsType",
+                  "token", "clientId", "username", "password", "hash")
+
+
+def parse_provision_request(body: Any, transport: str) -> ProvisionRequest:
+    """Type-check a decoded request. ``null`` members count as absent (tb-mqtt-client
+    sends them); a missing key or secret member is a malformed request."""
+    if not isinstance(body, dict):
+        raise BadRequest("provision request must be a JSON object")
+    fields = {k: v for k, v in body.items() if v is not None}
+    for name in _STRING_FIELDS:
+        if name in fields and not isinstance(fields[name], str):
+            raise BadRequest(f"{name} must be a string")
+    for required in ("provisionDeviceKey", "provisionDeviceSecret"):
+        if required not in fields:
+            raise BadRequest(f"{required} is required")
+    gateway = fields.get("gateway", False)
+    if not isinstance(gateway, bool):
+        raise BadRequest("gateway must be true or false")
+    return ProvisionRequest(
+        device_name=fields.get("deviceName"),
+        key=fields["provisionDeviceKey"],
+        secret=fields["provisionDeviceSecret"],
+        credentials_type=fields.get("credentialsType") or "ACCESS_TOKEN",
+        fields=fields,
+        gateway=gateway,
+        transport=transport,
+    )
+
+
+class ProvisioningService:
+    def __init__(self, hub: "Hub"):
+        self.hub = hub
+
+    async def provision(self, body: Any, transport: str) -> dict[str, Any]:
+        """Decoded request in, response body out. Raises BadRequest only for malformed input."""
+        request = parse_provision_request(body, transport)
+        profile: DeviceProfile | None = None
+        try:
+            profile = await self._find_profile(request)
+            if profile is None:
+                return dict(NOT_FOUND_BODY)
+            if request.device_name is not None and not request.device_name.strip():
+                raise ProvisionRefused("device name is blank")
+            strategy = self.hub.provision_strategies.get(profile.provision_type)
+            if strategy is None:
+                await self._failed(request, profile, f"no enabled strategy for {profile.provision_type}")
+                return dict(NOT_FOUND_BODY)
+            plan = await strategy.plan(request, profile)
+            return await self._execute(request, profile, plan)
+        except ProvisionRefused as refused:
+            await self._failed(request, profile, str(refused))
+            return dict(FAILURE_BODY)
+
+    async def _find_profile(self, request: ProvisionRequest) -> DeviceProfile | None:
+        reason = None
+        profile = None
+        if not request.key or not request.secret:
+            reason = "provision key or secret is empty"
+        else:
+            profile = await DeviceProfile.get_or_none(provision_key=request.key)
+            if profile is None:
+                reason = "no profile has this provision key"
+            elif not secrets_equal(request.secret, profile.provision_secret):
+                reason = "provision secret does not match"
+            elif profile.provision_type == DISABLED:
+                reason = "provisioning is disabled in this profile"
+        if reason is not None:
+            await self._failed(request, profile, reason, status="NOT_FOUND")
+            return None
+        return profile
+
+    async def _execute(self, request: ProvisionRequest, profile: DeviceProfile, plan: ProvisionPlan) -> dict[str, Any]:
+        creds_service = self.hub.credentials
+        credentials = spec = None
+        if plan.existing_device is None:
+            spec = await creds_service.spec_for_request(request)
+        else:
+            credentials = await creds_service.for_device(plan.existing_device)
+            if credentials is None:
+                spec = await creds_service.default_spec()
+        try:
+            async with self.hub.storage.transaction() as tx:
+                if plan.existing_device is not None:
+                    device = plan.existing_device
+                    if credentials is None:
+                        credentials = await creds_service.store(device, spec, tx)
+                else:
+                    name = plan.new_device_name or random_alnum()
+                    device = await Device.create(tenant_id=profile.tenant_id, profile=profile, name=name,
+                                                 type=profile.name, is_gateway=request.gateway, using_db=tx)
+                    credentials = await creds_service.store(device, spec, tx)
+                await Attribute.create(device_id=device.id, scope=Scope.SERVER, key=PROVISION_STATE,
+                                       boxed=wrap(PROVISIONED), using_db=tx)
+        except IntegrityError as exc:
+            raise ProvisionRefused(self._integrity_reason(plan, exc)) from None
+        event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device.id),
+                 "device_name": device.name, "transport": request.transport, "profile": profile.name,
+                 "credentials_type": credentials.credentials_type}
+        await self.hub.bus.fire("device_provisioned", event)
+        return {
+            "credentialsValue": creds_service.response_value(credentials),
+            "credentialsType": credentials.credentials_type,
+            "status": "SUCCESS",
+            "deviceId": str(device.id),
+            "deviceName": device.name,
+        }
+
+    @staticmethod
+    def _integrity_reason(plan: ProvisionPlan, exc: Exception) -> str:
+        if plan.existing_device is not None:
+            return "device was provisioned concurrently"
+        text = str(exc).lower()
+        if "credentials" in text:
+            return "requested credentials are already in use"
+        return "a device with this name already exists, or the credentials are in use"
+
+    async def _failed(self, request: ProvisionRequest, profile: DeviceProfile | None, reason: str,
+                      status: str = "FAILURE") -> None:
+        await self.hub.bus.fire("provision_failed", {
+            "outcome": status, "reason": reason, "transport": request.transport,
+            "tenant_id": str(profile.tenant_id) if profile else None,
+            "device_name": request.device_name or "", "profile": profile.name if profile else None,
+        })
+
+
+async def is_provisioned(device: Device) -> bool:
+    return await Attribute.filter(device_id=device.id, scope=Scope.SERVER, key=PROVISION_STATE).exists()

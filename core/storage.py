@@ -1,0 +1,159 @@
+"""Opens the database (SQLite in WAL mode by default, PostgreSQL by URL), creates and
+upgrades the schema, and hands out transactions.
+
+Tortoise keeps its connections in a context; the hub's is installed as the process-wide
+fallback so that every task (aiohttp handlers, broker callbacks) sees it. That makes one
+open hub per process the rule, which the storage enforces.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tortoise.context import TortoiseContext, get_current_context
+from tortoise.transactions import in_transaction
+
+from gridlinks.core.errors import StartupError
+from gridlinks.core.migrations import MIGRATIONS, Migration
+
+log = logging.getLogger(__name__)
+
+CORE_MODELS = "gridlinks.core.models"
+
+
+class Storage:
+    def __init__(self, url: str, model_modules: Sequence[str] = (), sqlite_synchronous: str = "NORMAL",
+                 migrations: Sequence[Migration] = MIGRATIONS):
+        self.url = url
+        self.model_modules = [CORE_MODELS, *[m for m in model_modules if m != CORE_MODELS]]
+        self.sqlite_synchronous = sqlite_synchronous
+        self.migrations = migrations
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
+        self._ctx: TortoiseContext | None = None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.dialect != "sqlite":
+            return None
+        return Path(self.url.split("://", 1)[1].split("?", 1)[0])
+
+    def _connection_config(self) -> dict | str:
+        if self.dialect == "sqlite":
+            path = self.sqlite_path
+            assert path is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return {
+                "engine": "tortoise.backends.sqlite",
+                "credentials": {
+                    "file_path": str(path),
+                    # WAL + NORMAL: a commit survives a process crash; an OS crash or
+                    # power loss may lose the last transactions but never corrupts the file.
+                    "journal_mode": "WAL",
+                    "synchronous": self.sqlite_synchronous,
+                    "foreign_keys": "ON",
+                    "busy_timeout": 10000,
+                },
+            }
+        parsed = urlparse(self.url)
+        if parsed.scheme not in ("postgres", "postgresql", "asyncpg"):
+            raise StartupError(f"unsupported database URL scheme {parsed.scheme!r} (use sqlite:// or postgres://)")
+        return self.url.replace("postgresql://", "postgres://", 1)
+
+    async def open(self) -> None:
+        if get_current_context() is not None:
+            raise StartupError("another hub's storage is open in this process; close it first")
+        ctx = TortoiseContext()
+        ctx.__enter__()
+        config = {
+            "connections": {"default": self._connection_config()},
+            "apps": {"models": {"models": self.model_modules, "default_connection": "default"}},
+        }
+        try:
+            await ctx.init(config=config, _enable_global_fallback=True)
+        except Exception as exc:
+            ctx.__exit__(None, None, None)
+            raise StartupError(f"cannot open database {self.safe_url}: {exc}") from exc
+        self._ctx = ctx
+        try:
+            await self._migrate()
+        except Exception:
+            await self.close()
+            raise
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for logs and errors."""
+        parsed = urlparse(self.url)
+        if parsed.password:
+            return self.url.replace(f":{parsed.password}@", ":***@")
+        return self.url
+
+    async def close(self) -> None:
+        if self._ctx is not None:
+            await self._ctx.close_connections()
+            try:
+                self._ctx.__exit__(None, None, None)
+            except ValueError:
+                pass  # closed from another task than the one that opened it
+            self._ctx = None
+
+    def connection(self):
+        assert self._ctx is not None, "storage is not open"
+        return self._ctx.connections.get("default")
+
+    def transaction(self):
+        """``async with storage.transaction():`` - all writes inside commit or none do."""
+        return in_transaction("default")
+
+    async def _table_exists(self, name: str) -> bool:
+        conn = self.connection()
+        if self.dialect == "sqlite":
+            rows = await conn.execute_query_dict(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name=?", [name])
+        else:
+            rows = await conn.execute_query_dict(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1", [name])
+        return bool(rows)
+
+    async def _migrate(self) -> None:
+        from gridlinks.core.models import SchemaVersion
+
+        assert self._ctx is not None
+        fresh = not await self._table_exists("schema_version")
+        if fresh:
+            await self._ctx.generate_schemas(safe=True)
+            for m in self.migrations:
+                await SchemaVersion.get_or_create(version=m.version, defaults={"name": m.name})
+            return
+        applied = set(await SchemaVersion.all().values_list("version", flat=True))
+        pending = [m for m in sorted(self.migrations, key=lambda m: m.version) if m.version not in applied]
+        if pending:
+            self._backup_sqlite(max(applied, default=0))
+        for m in pending:
+            log.info("applying schema migration %d: %s", m.version, m.name)
+            async with self.transaction() as conn:
+                await m.apply(conn, self.dialect)
+                await SchemaVersion.create(version=m.version, name=m.name, using_db=conn)
+        await self._ctx.generate_schemas(safe=True)
+
+    def _backup_sqlite(self, from_version: int) -> None:
+        path = self.sqlite_path
+        if path is None or not path.exists():
+            return
+        backups = path.parent / "backups"
+        backups.mkdir(exist_ok=True)
+        target = backups / f"{path.stem}.v{from_version}.{time.strftime('%Y%m%d%H%M%S')}.db"
+        src = sqlite3.connect(str(path))
+        try:
+            dst = sqlite3.connect(str(target))
+            with dst:
+                src.backup(dst)
+            dst.close()
+        finally:
+            src.close()
+        log.info("backed up %s to %s before migrating", path, target)

@@ -1,0 +1,94 @@
+"""The contracts plugins implement, in one place. ``None`` from a lookup means
+"not mine": the hub then asks the next registered plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from gridlinks.core.models import Device, DeviceCredentials, DeviceProfile
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    """Credentials about to be stored for a device.
+
+    ``id`` is the unique lookup key the database enforces (the token, a hash of the
+    MQTT identity, the certificate's SHA3-256); ``value`` is what is stored beside it.
+    """
+
+    type: str
+    id: str
+    value: str
+
+
+@dataclass(frozen=True)
+class PresentedCredentials:
+    """What a device showed when it connected, whatever the transport."""
+
+    transport: str
+    token: str | None = None
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    certificate_der: bytes | None = None
+    chain_der: tuple[bytes, ...] = ()
+
+
+@dataclass
+class ProvisionRequest:
+    """A provision request after JSON decoding and type checks (absent == empty)."""
+
+    device_name: str | None
+    key: str
+    secret: str
+    credentials_type: str
+    fields: dict[str, Any]
+    gateway: bool = False
+    transport: str = ""
+
+
+@dataclass
+class ProvisionPlan:
+    """A strategy's decision: provision this existing device, or create one by name."""
+
+    existing_device: "Device | None" = None
+    new_device_name: str | None = None
+    use_existing_credentials: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProvisionRefused(Exception):
+    """A strategy's "no". The reason goes to the audit log, never to the device."""
+
+
+@runtime_checkable
+class CredentialType(Protocol):
+    name: str
+
+    async def from_request(self, request: ProvisionRequest) -> CredentialSpec:
+        """Credentials a provision request asks for; raise ``ProvisionRefused`` if invalid."""
+
+    def response_value(self, credentials: "DeviceCredentials") -> Any:
+        """The ``credentialsValue`` a provision response carries for stored credentials."""
+
+    async def authenticate(self, presented: PresentedCredentials) -> "Device | None":
+        """The device these presented credentials belong to, or ``None`` if not this type's."""
+
+
+@runtime_checkable
+class ProvisionStrategy(Protocol):
+    name: str
+
+    async def plan(self, request: ProvisionRequest, profile: "DeviceProfile") -> ProvisionPlan:
+        """Decide what to provision; raise ``ProvisionRefused`` with a reason to refuse."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

@@ -1,0 +1,62 @@
+"""Fixtures: a fresh hub per test on free loopback ports, on SQLite by default and on
+PostgreSQL (a throw-away database on 127.0.0.1:5432) for tests that take ``db_url``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from tests.support import hub_config, start_hub, stop_hub
+
+PG_DSN = os.environ.get("GRIDLINKS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+async def _pg_admin():
+    import asyncpg
+
+    return await asyncio.wait_for(asyncpg.connect(PG_DSN), 5)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request, tmp_path):
+    """None (SQLite in the hub's data dir), or a fresh PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield None
+        return
+    try:
+        conn = await _pg_admin()
+    except Exception as exc:  # absent on this machine: skip with the reason
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc!r}")
+    name = f"gridlinks_test_{uuid.uuid4().hex[:12]}"
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    base = PG_DSN.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        conn = await _pg_admin()
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@pytest.fixture
+async def running(tmp_path):
+    """A started hub on SQLite with the demo profile (ALLOW_CREATE_NEW_DEVICES) and an admin token."""
+    hub = await start_hub(hub_config(tmp_path / "data"))
+    try:
+        yield hub
+    finally:
+        await stop_hub(hub)
+
+
+@pytest.fixture
+async def running_db(tmp_path, db_url):
+    """Like ``running`` but on every database backend (SQLite and PostgreSQL)."""
+    hub = await start_hub(hub_config(tmp_path / "data", db_url=db_url))
+    try:
+        yield hub
+    finally:
+        await stop_hub(hub)

@@ -1,0 +1,140 @@
+"""Helpers the tests share: free loopback ports, building a hub on them, HTTP calls."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from gridlinks.core.bootstrap import bootstrap
+from gridlinks.core.config import HubConfig
+from gridlinks.core.hub import Hub
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_PYTHON = REPO / ".venv-seeds" / "bin" / "python"
+ADMIN_EMAIL = "admin@test.local"
+ADMIN_PASSWORD = "admin-password-1"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port nothing listens on right now, on 127.0.0.1 (TCP by default, or UDP)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hub_config(data_dir: Path, db_url: str | None = None, **raw: Any) -> HubConfig:
+    """A config on free loopback ports that ignores the caller's GRIDLINKS_* variables."""
+    base: dict[str, Any] = {"data_dir": str(data_dir), "bind": "127.0.0.1", "db_url": db_url,
+                            "http": {"port": free_port()}}
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return HubConfig(base, environ={})
+
+
+@dataclass
+class RunningHub:
+    hub: Hub
+    base_url: str
+    session: aiohttp.ClientSession
+    key: str
+    secret: str
+    admin_token: str
+
+    async def post(self, path: str, json: Any = None, data: Any = None, token: str | None = None, **kw):
+        headers = kw.pop("headers", {})
+        if token:
+            headers["X-Authorization"] = f"Bearer {token}"
+        async with self.session.post(self.base_url + path, json=json, data=data, headers=headers, **kw) as r:
+            return r.status, await _body(r)
+
+    async def get(self, path: str, token: str | None = None, **kw):
+        headers = kw.pop("headers", {})
+        if token:
+            headers["X-Authorization"] = f"Bearer {token}"
+        async with self.session.get(self.base_url + path, headers=headers, **kw) as r:
+            return r.status, await _body(r)
+
+    async def delete(self, path: str, token: str | None = None, **kw):
+        headers = {"X-Authorization": f"Bearer {token}"} if token else {}
+        async with self.session.delete(self.base_url + path, headers=headers, **kw) as r:
+            return r.status, await _body(r)
+
+    async def admin(self, method: str, path: str, json: Any = None):
+        fn = {"GET": self.get, "POST": self.post, "DELETE": self.delete}[method]
+        if method == "POST":
+            return await fn(path, json=json, token=self.admin_token)
+        return await fn(path, token=self.admin_token)
+
+    async def provision(self, **body):
+        return await self.post("/api/v1/provision", json=body)
+
+
+async def _body(response: aiohttp.ClientResponse) -> Any:
+    raw = await response.read()
+    if not raw:
+        return None
+    if response.content_type == "application/json":
+        return await response.json(content_type=None)
+    return raw.decode("utf-8", "replace")
+
+
+async def start_hub(config: HubConfig, extra_plugins=None) -> RunningHub:
+    hub = Hub(config, extra_plugins=extra_plugins)
+    await hub.start()
+    result = await bootstrap(hub, ADMIN_EMAIL, ADMIN_PASSWORD)
+    session = aiohttp.ClientSession()
+    base_url = f"http://127.0.0.1:{hub.config.section('http', _http_settings()).port}"
+    running = RunningHub(hub, base_url, session, result.demo_profile.provision_key,
+                         result.demo_profile.provision_secret, "")
+    status, tokens = await running.post("/api/auth/login", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert status == 200, tokens
+    running.admin_token = tokens["token"]
+    return running
+
+
+def _http_settings():
+    from gridlinks.plugins.transport_http.server import HttpSettings
+
+    return HttpSettings
+
+
+async def stop_hub(running: RunningHub) -> None:
+    await running.session.close()
+    await running.hub.stop()
+
+
+async def run_script(script: Path, answers: list[str], cwd: Path, timeout: float = 60.0,
+                     python: Path = SEED_PYTHON) -> tuple[int, str]:
+    """Run a reference client script, typing ``answers`` at its input() prompts."""
+    proc = await asyncio.create_subprocess_exec(
+        str(python), str(script), cwd=str(cwd), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(("\n".join(answers) + "\n").encode()), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+        return -9, out.decode("utf-8", "replace")
+    return proc.returncode, out.decode("utf-8", "replace")
+
+
+def seed_python_or_skip():
+    import pytest
+
+    if not SEED_PYTHON.exists():
+        pytest.skip(f"{SEED_PYTHON} missing: run `make test` (tests/setup_clients.sh builds it)")
+    return SEED_PYTHON
+
+
+__all__ = ["free_port", "hub_config", "start_hub", "stop_hub", "run_script", "RunningHub", "sys"]
