@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.transactions import in_transaction
 
@@ -67,6 +68,10 @@ class Storage:
     async def open(self) -> None:
         if get_current_context() is not None:
             raise StartupError("another hub's storage is open in this process; close it first")
+        # Tortoise caches compiled INSERTs per connection *name*, not per backend; a
+        # process that opened SQLite and then PostgreSQL (tests, migrations tooling)
+        # would reuse SQLite's "?" placeholders. One hub per process: start clean.
+        EXECUTOR_CACHE.clear()
         ctx = TortoiseContext()
         ctx.__enter__()
         config = {
