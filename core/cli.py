@@ -152,7 +152,7 @@ async def cmd_device_import(hub: Hub, args) -> int:
     table.add_row(str(result.created), str(result.updated), str(result.errors))
     out.print(table)
     for line in result.errors_list[:50]:
-        err.print(line)
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
     if len(result.errors_list) > 50:
         err.print(f"... and {len(result.errors_list) - 50} more")
     return 1 if result.errors else 0
@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_main(args))
     except HubError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         return 130

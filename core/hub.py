@@ -8,6 +8,7 @@ Life cycle: ``await hub.open()`` loads plugins and opens storage (what the CLI n
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -129,6 +130,6 @@ class Hub:
 
     def bind_error(self, port: int, setting: str, env: str, exc: OSError) -> StartupError:
         """The one clear line a transport raises when its port cannot be bound."""
-        return StartupError(
-            f"cannot listen on {self.settings.bind}:{port} ({exc.strerror or exc}); "
-            f"port {port} is in use? change it with {setting} in the config or {env}")
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror or exc})"
+        return StartupError(f"port {port} on {self.settings.bind} {why}; "
+                            f"change it with {setting} in the config or {env}")

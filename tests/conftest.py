@@ -60,3 +60,32 @@ async def running_db(tmp_path, db_url):
         yield hub
     finally:
         await stop_hub(hub)
+
+
+@pytest.fixture
+def running_sync(tmp_path_factory):
+    """For hypothesis tests (sync): one hub on its own event loop, and a function that
+    posts a payload to every device endpoint and returns the status codes."""
+    import json as _json
+
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(start_hub(hub_config(tmp_path_factory.mktemp("hyp") / "data")))
+    status, body = loop.run_until_complete(running.provision(
+        deviceName="fuzz", provisionDeviceKey=running.key, provisionDeviceSecret=running.secret))
+    token = body["credentialsValue"]
+
+    def post_everywhere(payload):
+        data = payload if isinstance(payload, str) else _json.dumps(payload)
+
+        async def go():
+            out = []
+            for path in ("/api/v1/provision", f"/api/v1/{token}/telemetry", f"/api/v1/{token}/attributes"):
+                out.append((await running.post(path, data=data.encode("utf-8", "surrogatepass")))[0])
+            return out
+        return loop.run_until_complete(asyncio.wait_for(go(), 30))
+
+    try:
+        yield post_everywhere
+    finally:
+        loop.run_until_complete(stop_hub(running))
+        loop.close()

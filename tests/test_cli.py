@@ -1,0 +1,134 @@
+"""The `gridlinks` command, run as a real process on a temporary data directory."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support import free_port
+
+GRIDLINKS = Path(sys.executable).parent / "gridlinks"
+
+
+def cli(data_dir, *args, env=None, check=True, timeout=60):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
+    full_env.update(env or {})
+    proc = subprocess.run([str(GRIDLINKS), *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def value_after(text, label):
+    for line in text.splitlines():
+        if line.strip().startswith(label):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"{label} not in {text}")
+
+
+def test_init_is_idempotent_and_prints_login_and_demo_profile(tmp_path):
+    first = cli(tmp_path, "init", "--admin-email", "ops@site.test", "--admin-password", "pw-123456")
+    again = cli(tmp_path, "init", "--admin-email", "ops@site.test", "--admin-password", "pw-123456")
+    for out in (first.stdout, again.stdout):
+        assert "ops@site.test" in out and "pw-123456" in out
+    assert value_after(first.stdout, "provision key") == value_after(again.stdout, "provision key")
+    assert value_after(first.stdout, "provision secret") == value_after(again.stdout, "provision secret")
+    listing = cli(tmp_path, "profile", "list").stdout
+    assert listing.count("Demo profile") == 1
+
+
+def test_generated_admin_password_is_kept_owner_only(tmp_path):
+    out = cli(tmp_path, "init").stdout
+    password = value_after(out, "password")
+    assert (tmp_path / "admin-password.txt").read_text().strip() == password
+    assert (tmp_path / "admin-password.txt").stat().st_mode & 0o077 == 0
+
+
+def test_profile_device_user_and_import_commands(tmp_path):
+    cli(tmp_path, "init")
+    out = cli(tmp_path, "profile", "create", "--name", "Line A", "--strategy", "check-pre-provisioned",
+              "--key", "line-a-key", "--secret", "line-a-secret").stdout
+    assert "line-a-key" in out and "line-a-secret" in out
+    dup = cli(tmp_path, "profile", "create", "--name", "Line B", "--strategy", "allow-create", "--key", "line-a-key",
+              check=False)
+    assert dup.returncode == 1
+    assert dup.stderr.strip() == "error: Device profile with such provision device key already exists!"
+    cli(tmp_path, "device", "add", "--name", "SN-0001", "--profile", "Line A")
+    missing = cli(tmp_path, "device", "add", "--name", "SN-2", "--profile", "No such", check=False)
+    assert missing.returncode == 1 and "No such" in missing.stderr
+    csv = tmp_path / "devices.csv"
+    csv.write_text("name,label,server:batch,shared:interval\nSN-0002,a,7,30\nSN-0003,b,7,30\n,c,1,1\n")
+    result = cli(tmp_path, "device", "import", str(csv), "--profile", "Line A", check=False)
+    assert result.returncode == 1  # one bad line
+    assert "Line 4: device name is empty" in result.stderr
+    assert "2" in result.stdout  # created count in the summary table
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,colour\nx,y\n")
+    result = cli(tmp_path, "device", "import", str(bad), check=False)
+    assert result.returncode == 1 and "unknown CSV column 'colour'" in result.stderr
+    out = cli(tmp_path, "user", "add", "--email", "c@acme.test", "--password", "secret-1",
+              "--role", "customer-user", "--customer", "ACME").stdout
+    assert "CUSTOMER_USER" in out
+    nope = cli(tmp_path, "user", "add", "--email", "d@acme.test", "--password", "secret-1", "--role", "customer-user",
+               check=False)
+    assert nope.returncode == 1 and "--customer" in nope.stderr
+
+
+def _wait_for_health(url, proc, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read())
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                return r.status
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("hub did not become healthy")
+
+
+def test_run_serves_health_and_stops_on_sigterm(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
+    env.update({"GRIDLINKS_HTTP_PORT": str(port), "GRIDLINKS_BIND": "127.0.0.1"})
+    proc = subprocess.Popen([str(GRIDLINKS), "run", "--data-dir", str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _wait_for_health(f"http://127.0.0.1:{port}/api/health", proc) == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert f"HTTP listening on http://127.0.0.1:{port}" in out
+        assert "provision key" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_port_in_use_is_one_clear_line(tmp_path):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        result = cli(tmp_path, "run", env={"GRIDLINKS_HTTP_PORT": str(port), "GRIDLINKS_BIND": "127.0.0.1"},
+                     check=False)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert str(port) in lines[0] and "GRIDLINKS_HTTP_PORT" in lines[0] and "http.port" in lines[0]
+
+
+def test_bad_config_is_one_clear_line(tmp_path):
+    config = tmp_path / "hub.yaml"
+    config.write_text("claim:\n  duration: 5\n")
+    result = cli(tmp_path, "init", "--config", str(config), check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: unknown config key claim.duration"
