@@ -165,36 +165,34 @@ class BulkImporter:
         profile = await self._profile(tenant, values.get("TYPE"), default_profile, profiles)
         is_gateway = values.get("IS_GATEWAY", "").lower() == "true"
         device = await Device.get_or_none(tenant=tenant, name=name)
-        devices = self.hub.devices
-        if device is None:
-            device = await devices.create(tenant, profile, name, label=values.get("LABEL", ""),
-                                          is_gateway=is_gateway, credentials=spec)
-            created = True
-            device.description = values.get("DESCRIPTION", "")
-            if device.description:
-                await device.save(update_fields=["description"])
-        elif not mapping.update:
+        if device is not None and not mapping.update:
             raise BadRequest("Device with such name already exists!")
-        else:
-            created = False
-            device.profile = profile
-            device.type = profile.name
-            for key, attr in (("LABEL", "label"), ("DESCRIPTION", "description")):
-                if key in values:
-                    setattr(device, attr, values[key])
-            if "IS_GATEWAY" in values:
-                device.is_gateway = is_gateway
-            try:
-                async with self.hub.storage.transaction() as tx:
-                    await device.save(using_db=tx)
+        devices = self.hub.devices
+        try:
+            # One line, one transaction: a bad line leaves nothing behind.
+            async with self.hub.storage.transaction() as tx:
+                created = device is None
+                if created:
+                    device = await devices.create(tenant, profile, name, label=values.get("LABEL", ""),
+                                                  is_gateway=is_gateway, credentials=spec, conn=tx)
+                    device.description = values.get("DESCRIPTION", "")
+                else:
+                    device.profile = profile
+                    device.type = profile.name
+                    for key, attr in (("LABEL", "label"), ("DESCRIPTION", "description")):
+                        if key in values:
+                            setattr(device, attr, values[key])
+                    if "IS_GATEWAY" in values:
+                        device.is_gateway = is_gateway
                     if spec is not None:
                         await DeviceCredentials.filter(device_id=device.id).using_db(tx).delete()
                         await self.hub.credentials.store(device, spec, tx)
-            except IntegrityError:
-                raise BadRequest("Device credentials are already assigned to another device!") from None
-        for scope, attrs in attributes.items():
-            if attrs:
-                await devices.set_attributes(device, scope, attrs, source="bulk_import")
-        if telemetry:
-            await devices.save_telemetry(device, telemetry)
+                await device.save(using_db=tx)
+                for scope, attrs in attributes.items():
+                    if attrs:
+                        await devices.set_attributes(device, scope, attrs, conn=tx, source="bulk_import")
+                if telemetry:
+                    await devices.save_telemetry(device, telemetry, conn=tx)
+        except IntegrityError:
+            raise BadRequest("Device credentials are already assigned to another device!") from None
         return created

@@ -75,11 +75,13 @@ class DeviceService:
             raise BadRequest("a device needs a name")
         spec = credentials or await self.hub.credentials.default_spec()
         try:
-            async with self.hub.storage.transaction() as tx:
+            async with self.hub.storage.atomic(conn) as tx:
                 device = await Device.create(tenant=tenant, profile=profile, name=name, type=type or profile.name,
                                              label=label or "", is_gateway=is_gateway, using_db=tx)
                 await self.hub.credentials.store(device, spec, tx)
         except IntegrityError:
+            if conn is not None:
+                raise  # the caller's transaction is spoilt; it decides what to report
             if await Device.filter(tenant=tenant, name=name).exists():
                 raise Conflict(DUPLICATE_DEVICE) from None
             raise Conflict("Device credentials are already assigned to another device!") from None
@@ -148,12 +150,8 @@ class DeviceService:
         values = _check_kv(values, "attributes")
         if not values:
             return
-        ts = now_ms()
-        if conn is None:
-            async with self.hub.storage.transaction() as tx:
-                await self._upsert_attributes(device, scope, values, ts, tx)
-        else:
-            await self._upsert_attributes(device, scope, values, ts, conn)
+        async with self.hub.storage.atomic(conn) as tx:
+            await self._upsert_attributes(device, scope, values, now_ms(), tx)
         await self.hub.bus.fire("attributes_updated", {"device_id": str(device.id), "scope": scope,
                                                        "values": values, "source": source})
 
@@ -203,7 +201,7 @@ class DeviceService:
 
     # -- telemetry ------------------------------------------------------------------
 
-    async def save_telemetry(self, device: Device, payload: Any) -> int:
+    async def save_telemetry(self, device: Device, payload: Any, conn: Any = None) -> int:
         entries = parse_telemetry(payload)
         rows = [TimeseriesValue(device_id=device.id, key=k, ts=ts, boxed=wrap(v))
                 for ts, values in entries for k, v in values.items()]
@@ -212,7 +210,7 @@ class DeviceService:
             for k, v in values.items():
                 if k not in latest or ts >= latest[k][0]:
                     latest[k] = (ts, v)
-        async with self.hub.storage.transaction() as tx:
+        async with self.hub.storage.atomic(conn) as tx:
             if rows:
                 await TimeseriesValue.bulk_create(rows, using_db=tx)
             existing = {r.key: r for r in await LatestValue.filter(device_id=device.id, key__in=list(latest))

@@ -12,6 +12,8 @@ import logging
 import sqlite3
 import time
 from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -114,6 +116,16 @@ class Storage:
     def transaction(self):
         """``async with storage.transaction():`` - all writes inside commit or none do."""
         return in_transaction("default")
+
+    @asynccontextmanager
+    async def atomic(self, conn: Any = None):
+        """Join the caller's transaction ``conn`` if there is one, else open a new one, so a
+        service method is atomic alone and also part of a larger unit (a CSV line)."""
+        if conn is not None:
+            yield conn
+        else:
+            async with self.transaction() as tx:
+                yield tx
 
     async def _table_exists(self, name: str) -> bool:
         conn = self.connection()

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from gridlinks.core.bootstrap import bootstrap
-from gridlinks.core.config import HubConfig
+from gridlinks.core.config import DEFAULT_PLUGINS, HubConfig
 from gridlinks.core.hub import Hub
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,16 +29,33 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def port_env() -> dict[str, str]:
+    """Free loopback ports for every transport, as environment overrides: tests never
+    touch the standard ports (Mosquitto owns 1883 on these machines), and a variable for
+    a transport that is not enabled is simply unused."""
+    return {"GRIDLINKS_HTTP_PORT": str(free_port()), "GRIDLINKS_MQTT_PORT": str(free_port()),
+            "GRIDLINKS_MQTTS_PORT": str(free_port()), "GRIDLINKS_COAP_PORT": str(free_port(socket.SOCK_DGRAM)),
+            "GRIDLINKS_BIND": "127.0.0.1"}
+
+
 def hub_config(data_dir: Path, db_url: str | None = None, **raw: Any) -> HubConfig:
-    """A config on free loopback ports that ignores the caller's GRIDLINKS_* variables."""
-    base: dict[str, Any] = {"data_dir": str(data_dir), "bind": "127.0.0.1", "db_url": db_url,
-                            "http": {"port": free_port()}}
+    """A config on free loopback ports that ignores the caller's GRIDLINKS_* variables.
+    ``raw`` keys are merged over the defaults (plugin sections too)."""
+    base: dict[str, Any] = {"data_dir": str(data_dir), "db_url": db_url}
     for key, value in raw.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}
         else:
             base[key] = value
-    return HubConfig(base, environ={})
+    environ = port_env()
+    # A port the test sets itself wins over the free one.
+    for section, value in raw.items():
+        environ.pop(f"GRIDLINKS_{section}".upper(), None)
+        for key in value if isinstance(value, dict) else ():
+            environ.pop(f"GRIDLINKS_{section}_{key}".upper(), None)
+            if (section, key) == ("mqtt", "tls_port"):
+                environ.pop("GRIDLINKS_MQTTS_PORT", None)
+    return HubConfig(base, environ=environ)
 
 
 @dataclass
