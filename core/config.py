@@ -35,6 +35,7 @@ DEFAULT_PLUGINS = [
     "provision_allow_create",
     "provision_check_pre_provisioned",
     "http",
+    "coap",
     "admin_api",
 ]
 

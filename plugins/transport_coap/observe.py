@@ -1,0 +1,86 @@
+"""CoAP observe on ``GET /api/v1/{token}/attributes``: shared-attribute changes pushed
+to the device that observes them, as the reference does.
+
+The registry is keyed by device id. It learns of changes from the bus event
+``attributes_updated`` (scope SHARED_SCOPE) and hands each observation of that device
+a notification of its own: aiocoap stamps the Observe sequence number onto the message
+it is given, so one message object must not be shared between observers. The payload
+is the reference's notification shape, the changed keys only: ``{"key": value}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any, Callable
+
+from aiocoap import Code, Message
+
+from gridlinks.core.models import Scope
+from gridlinks.plugins.transport_coap.routes import json_response
+
+log = logging.getLogger(__name__)
+
+EVENT = "attributes_updated"
+# How many loop turns stop() waits for observation pipes to send their last message.
+_DRAIN_TURNS = 50
+
+
+class AttributeObservers:
+    def __init__(self, hub, max_per_device: int):
+        self.hub = hub
+        self.max_per_device = max_per_device
+        self._by_device: dict[str, set[Any]] = defaultdict(set)
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        self._unsubscribe = self.hub.bus.listen(EVENT, self._on_attributes_updated)
+
+    async def stop(self) -> None:
+        """End every observation with 5.03 (the reference's answer when it closes a
+        session) and let their pipes finish, so no aiocoap task outlives the hub."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for observations in list(self._by_device.values()):
+            for observation in list(observations):
+                observation.trigger(Message(code=Code.SERVICE_UNAVAILABLE), is_last=True)
+        for _ in range(_DRAIN_TURNS):
+            if not self.count():
+                break
+            await asyncio.sleep(0)
+
+    def add(self, device, observation) -> bool:
+        """Accept ``observation`` for ``device``; refuse (plain GET answer) over the cap."""
+        key = str(device.id)
+        observations = self._by_device[key]
+        if len(observations) >= self.max_per_device:
+            log.info("device %s: observe refused, %d observations already", device.name, len(observations))
+            if not observations:
+                del self._by_device[key]
+            return False
+
+        def cancelled() -> None:
+            observations.discard(observation)
+            if not observations and self._by_device.get(key) is observations:
+                del self._by_device[key]
+
+        observations.add(observation)
+        observation.accept(cancelled)
+        return True
+
+    def count(self, device_id: Any = None) -> int:
+        if device_id is not None:
+            return len(self._by_device.get(str(device_id), ()))
+        return sum(len(v) for v in self._by_device.values())
+
+    def _on_attributes_updated(self, event) -> None:
+        if event.data.get("scope") != Scope.SHARED:
+            return
+        observations = self._by_device.get(str(event.data.get("device_id")))
+        if not observations:
+            return
+        values = event.data.get("values") or {}
+        for observation in list(observations):
+            observation.trigger(json_response(values))
