@@ -37,6 +37,11 @@ DEFAULT_PLUGINS = [
     "http",
     "coap",
     "admin_api",
+    "claim_store_memory",
+    "claim_device_key",
+    "claim_server_key",
+    "claim_api",
+    "customer_api",
 ]
 
 
@@ -62,6 +67,8 @@ class ClaimSettings(Settings):
     allow_claiming_by_default: bool = True
     max_failed_attempts: int = 5
     lockout_s: float = 300.0
+    store: str = "memory"
+    customer_users_can_claim: bool = True
 
 
 class HubSettings(Settings):

@@ -48,6 +48,12 @@ def register_claim_strategies(hub: "Hub", register: Callable[[Any], None]) -> No
 
 
 @hookspec
+def register_claim_stores(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add claim stores (see :class:`gridlinks.core.types.ClaimStore`); the one named by
+    ``claim.store`` keeps device claim info and failed-attempt counters."""
+
+
+@hookspec
 def register_transports(hub: "Hub", register: Callable[[Any], None]) -> None:
     """Add transports: objects with ``name`` and ``async start()`` / ``async stop()``,
     started in registration order after storage is ready, stopped in reverse."""

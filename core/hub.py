@@ -17,18 +17,23 @@ from gridlinks.core.audit import AuditLog
 from gridlinks.core.auth import AuthService
 from gridlinks.core.bulk_import import BulkImporter
 from gridlinks.core.bus import EventBus
+from gridlinks.core.claiming import ClaimService
 from gridlinks.core.config import HubConfig
 from gridlinks.core.credentials import CredentialService
+from gridlinks.core.customers import CustomerService
 from gridlinks.core.devices import DeviceService
 from gridlinks.core.errors import StartupError
+from gridlinks.core.permissions import PermissionService
 from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.profiles import ProfileService
 from gridlinks.core.provisioning import ProvisioningService
 from gridlinks.core.registry import Registry
 from gridlinks.core.storage import Storage
-from gridlinks.core.types import CredentialType, ProvisionStrategy, Transport
+from gridlinks.core.types import ClaimStore, ClaimStrategy, CredentialType, ProvisionStrategy, Transport
 
 log = logging.getLogger(__name__)
+
+PERMISSION_MODELS = "gridlinks.core.permission_models"
 
 
 class Hub:
@@ -38,7 +43,8 @@ class Hub:
         self.bus = EventBus()
         self.credential_types: Registry[CredentialType] = Registry("credential type")
         self.provision_strategies: Registry[ProvisionStrategy] = Registry("provisioning strategy")
-        self.claim_strategies: Registry[Any] = Registry("claim strategy")
+        self.claim_strategies: Registry[ClaimStrategy] = Registry("claim strategy")
+        self.claim_stores: Registry[ClaimStore] = Registry("claim store")
         self.transports: Registry[Transport] = Registry("transport")
         self._extra_plugins = dict(extra_plugins or {})
         self.pm = None
@@ -50,6 +56,9 @@ class Hub:
         self.devices = DeviceService(self)
         self.provisioning = ProvisioningService(self)
         self.bulk_import = BulkImporter(self)
+        self.customers = CustomerService(self)
+        self.permissions = PermissionService(self)
+        self.claiming = ClaimService(self)
         self._tasks: set[asyncio.Task] = set()
         self._started: list[Transport] = []
         self._opened = False
@@ -62,11 +71,13 @@ class Hub:
         hook.register_credential_types(hub=self, register=self.credential_types.register)
         hook.register_provision_strategies(hub=self, register=self.provision_strategies.register)
         hook.register_claim_strategies(hub=self, register=self.claim_strategies.register)
+        hook.register_claim_stores(hub=self, register=self.claim_stores.register)
         hook.register_transports(hub=self, register=self.transports.register)
         self.config.check_all_sections_claimed()
+        self.claiming.attach()
 
     def _model_modules(self) -> list[str]:
-        modules: list[str] = []
+        modules: list[str] = [PERMISSION_MODELS]
         self.pm.hook.register_models(register=modules.append)
         return modules
 

@@ -92,3 +92,49 @@ class Transport(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    """A device's pending claim: the secret a customer must present and until when
+    (epoch ms). ``source`` names the strategy that found it, for the audit log."""
+
+    secret: str
+    expiration_ms: int
+    source: str = ""
+
+
+@runtime_checkable
+class ClaimStrategy(Protocol):
+    """Where a device's claim secret comes from (device-side info, the ``claimingData``
+    attribute, ...). Strategies are asked in ascending ``order``; the first answer wins."""
+
+    name: str
+    order: int
+
+    async def find(self, device: "Device") -> ClaimInfo | None:
+        """The device's pending claim info (expired or not), or ``None`` if this strategy has none."""
+
+    async def register(self, device: "Device", info: ClaimInfo) -> bool | None:
+        """Keep claim info the device sent; ``None`` if this strategy does not take device info."""
+
+    async def discard(self, device: "Device") -> None:
+        """Forget the device's claim info (after a claim or a re-claim)."""
+
+
+@runtime_checkable
+class ClaimStore(Protocol):
+    """Short-lived JSON values with a time to live: pending device claim info and the
+    failed-attempt counters. The calls map one to one onto Redis (SET EX, GET, DEL,
+    INCR + EXPIRE), so a Redis plugin can replace the in-memory one."""
+
+    name: str
+
+    async def put(self, key: str, value: dict[str, Any], ttl_s: float) -> None: ...
+
+    async def get(self, key: str) -> dict[str, Any] | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def incr(self, key: str, ttl_s: float) -> int:
+        """Add one to the counter at ``key`` and return it; a new counter lives ``ttl_s``."""

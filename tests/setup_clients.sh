@@ -15,3 +15,6 @@ make_venv() {  # name, stamp text, packages...
 }
 SEEDS="paho-mqtt==1.6.1 requests>=2.32 aiocoap==0.4.17 cryptography>=44"
 make_venv .venv-seeds "$SEEDS" $SEEDS
+# tb-rest-client: logs in as a customer user and claims / re-claims (tests/test_claim_clients.py).
+TBREST="tb-rest-client==4.4"
+make_venv .venv-tbrest "$TBREST" $TBREST

@@ -1,4 +1,5 @@
-"""The device-facing HTTP API (SPEC.md section 1): provisioning, telemetry, attributes.
+"""The device-facing HTTP API (SPEC.md sections 1 and 2): provisioning, telemetry,
+attributes, claim info.
 
 Status codes are the reference's: 200 with an empty body on success, 401 with an empty
 body for an unknown token, 400 for a body that is not JSON, 413 over the payload limit.
@@ -68,6 +69,15 @@ class DeviceApi:
             device, _keys(request.query.get("clientKeys")), _keys(request.query.get("sharedKeys")))
         return web.json_response(result)
 
+    async def claim(self, request: web.Request) -> web.Response:
+        """Claim info from the device; a refusal is a 4xx with the reason (SPEC.md section 2)."""
+        device = await self._device(request)
+        if device is None:
+            return web.Response(status=401)
+        raw = await read_limited(request, self.hub.settings.max_payload_bytes)
+        await self.hub.claiming.register(device, decode_json(raw) if raw.strip() else {}, TRANSPORT)
+        return web.Response(status=200)
+
 
 def add_device_routes(hub, app: web.Application) -> None:
     api = DeviceApi(hub)
@@ -75,3 +85,4 @@ def add_device_routes(hub, app: web.Application) -> None:
     app.router.add_post("/api/v1/{token}/telemetry", api.telemetry)
     app.router.add_post("/api/v1/{token}/attributes", api.post_attributes)
     app.router.add_get("/api/v1/{token}/attributes", api.get_attributes)
+    app.router.add_post("/api/v1/{token}/claim", api.claim)

@@ -1,0 +1,220 @@
+"""Admin REST for the people devices are claimed for: customers, customer users, and
+the permission model (roles granted to user groups). Reference-shaped where the
+reference has the call (``/api/customer``, ``/api/customers``, ``/api/user``,
+``/api/customer/{id}/users``); roles and user groups follow the PE model in a smaller,
+documented form (docs/claiming.md). Tenant admins only, inside their own tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gridlinks.core import hookimpl
+from gridlinks.core.devices import decode_json
+from gridlinks.core.errors import BadRequest
+from gridlinks.core.models import Authority, Tenant
+from gridlinks.core.paging import parse_paging
+from gridlinks.web.rest_auth import principal
+
+ADMINS = (Authority.TENANT_ADMIN,)
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    return decode_json(raw, "request body") if raw.strip() else {}
+
+
+def _ref(value: Any) -> Any:
+    """An entity reference given as ``{"id": "..."}`` or as the bare id."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _ids(body: Any) -> list[Any]:
+    if not isinstance(body, list):
+        raise BadRequest("body must be a JSON list of ids")
+    return [_ref(v) for v in body]
+
+
+class CustomerApi:
+    def __init__(self, hub):
+        self.hub = hub
+
+    async def _admin(self, request):
+        return await principal(request, self.hub, *ADMINS)
+
+    async def _page(self, request):
+        return parse_paging(request.query.get("page"), request.query.get("pageSize"))
+
+    # -- customers ----------------------------------------------------------------------
+
+    async def save_customer(self, request):
+        who = await self._admin(request)
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("customer must be a JSON object")
+        title = body.get("title")
+        if not isinstance(title, str):
+            raise BadRequest("title is required")
+        customers = self.hub.customers
+        if _ref(body.get("id")):
+            customer = await customers.get(who.tenant_id, _ref(body["id"]))
+            customer = await customers.rename(customer, title)
+        else:
+            customer = await customers.create(await Tenant.get(id=who.tenant_id), title)
+        return web.json_response(customers.to_json(customer))
+
+    async def list_customers(self, request):
+        who = await self._admin(request)
+        page, size = await self._page(request)
+        result = await self.hub.customers.page(who.tenant_id, page, size, request.query.get("textSearch"))
+        return web.json_response(result.to_json(self.hub.customers.to_json))
+
+    async def get_customer(self, request):
+        who = await self._admin(request)
+        customer = await self.hub.customers.get(who.tenant_id, request.match_info["id"])
+        return web.json_response(self.hub.customers.to_json(customer))
+
+    async def delete_customer(self, request):
+        who = await self._admin(request)
+        await self.hub.customers.delete(await self.hub.customers.get(who.tenant_id, request.match_info["id"]))
+        return web.Response(status=200)
+
+    # -- users ------------------------------------------------------------------------------
+
+    async def save_user(self, request):
+        who = await self._admin(request)
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("user must be a JSON object")
+        if body.get("authority", Authority.CUSTOMER_USER) != Authority.CUSTOMER_USER:
+            raise BadRequest("this call creates customer users (authority CUSTOMER_USER)")
+        customer = await self.hub.customers.get(who.tenant_id, _ref(body.get("customerId")))
+        fields = {k: body.get(k) for k in ("email", "password", "firstName", "lastName")}
+        if not all(isinstance(v, str) for v in (fields["email"], fields["password"])):
+            raise BadRequest("email and password are required (there is no activation e-mail)")
+        user = await self.hub.customers.add_user(customer, fields["email"], fields["password"],
+                                                 str(fields["firstName"] or ""), str(fields["lastName"] or ""))
+        return web.json_response(self.hub.customers.user_json(user))
+
+    async def customer_users(self, request):
+        who = await self._admin(request)
+        customer = await self.hub.customers.get(who.tenant_id, request.match_info["id"])
+        page, size = await self._page(request)
+        result = await self.hub.customers.users(customer, page, size)
+        return web.json_response(result.to_json(self.hub.customers.user_json))
+
+    async def get_user(self, request):
+        who = await self._admin(request)
+        user = await self.hub.customers.user(who.tenant_id, request.match_info["id"])
+        return web.json_response(self.hub.customers.user_json(user))
+
+    async def delete_user(self, request):
+        who = await self._admin(request)
+        user = await self.hub.customers.user(who.tenant_id, request.match_info["id"])
+        if user.id == who.user_id:
+            raise BadRequest("you cannot delete yourself")
+        await user.delete()
+        return web.Response(status=200)
+
+    # -- roles and user groups ------------------------------------------------------------
+
+    async def save_role(self, request):
+        who = await self._admin(request)
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("role must be a JSON object")
+        tenant = await Tenant.get(id=who.tenant_id)
+        role = await self.hub.permissions.create_role(tenant, str(body.get("name") or ""), body.get("permissions"))
+        return web.json_response(self.hub.permissions.role_json(role))
+
+    async def list_roles(self, request):
+        who = await self._admin(request)
+        roles = await self.hub.permissions.roles(who.tenant_id)
+        return web.json_response([self.hub.permissions.role_json(r) for r in roles])
+
+    async def delete_role(self, request):
+        who = await self._admin(request)
+        await (await self.hub.permissions.role(who.tenant_id, request.match_info["id"])).delete()
+        return web.Response(status=200)
+
+    async def save_group(self, request):
+        who = await self._admin(request)
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("user group must be a JSON object")
+        customer = None
+        if _ref(body.get("customerId")):
+            customer = await self.hub.customers.get(who.tenant_id, _ref(body["customerId"]))
+        tenant = await Tenant.get(id=who.tenant_id)
+        group = await self.hub.permissions.create_group(tenant, str(body.get("name") or ""), customer)
+        return web.json_response(await self.hub.permissions.group_json(group))
+
+    async def list_groups(self, request):
+        who = await self._admin(request)
+        groups = await self.hub.permissions.groups(who.tenant_id)
+        return web.json_response([await self.hub.permissions.group_json(g) for g in groups])
+
+    async def get_group(self, request):
+        who = await self._admin(request)
+        group = await self.hub.permissions.group(who.tenant_id, request.match_info["id"])
+        return web.json_response(await self.hub.permissions.group_json(group))
+
+    async def delete_group(self, request):
+        who = await self._admin(request)
+        await (await self.hub.permissions.group(who.tenant_id, request.match_info["id"])).delete()
+        return web.Response(status=200)
+
+    async def _change_group(self, request, change, argument):
+        """Load the addressed group, apply ``change(group, argument(who))``, answer with the group."""
+        who = await self._admin(request)
+        group = await self.hub.permissions.group(who.tenant_id, request.match_info["id"])
+        await change(group, await argument(who))
+        return web.json_response(await self.hub.permissions.group_json(group))
+
+    def _users(self, request):
+        async def users(who):
+            return [await self.hub.customers.user(who.tenant_id, i) for i in _ids(await _body(request))]
+        return users
+
+    def _role(self, request):
+        async def role(who):
+            return await self.hub.permissions.role(who.tenant_id, request.match_info["roleId"])
+        return role
+
+    async def add_users(self, request):
+        return await self._change_group(request, self.hub.permissions.add_users, self._users(request))
+
+    async def remove_users(self, request):
+        return await self._change_group(request, self.hub.permissions.remove_users, self._users(request))
+
+    async def grant(self, request):
+        return await self._change_group(request, self.hub.permissions.grant, self._role(request))
+
+    async def revoke(self, request):
+        return await self._change_group(request, self.hub.permissions.revoke, self._role(request))
+
+
+@hookimpl
+def register_web_routes(hub, app):
+    api = CustomerApi(hub)
+    r = app.router
+    r.add_post("/api/customer", api.save_customer)
+    r.add_get("/api/customers", api.list_customers)
+    r.add_get("/api/customer/{id}", api.get_customer)
+    r.add_delete("/api/customer/{id}", api.delete_customer)
+    r.add_get("/api/customer/{id}/users", api.customer_users)
+    r.add_post("/api/user", api.save_user)
+    r.add_get("/api/user/{id}", api.get_user)
+    r.add_delete("/api/user/{id}", api.delete_user)
+    r.add_post("/api/role", api.save_role)
+    r.add_get("/api/roles", api.list_roles)
+    r.add_delete("/api/role/{id}", api.delete_role)
+    r.add_post("/api/userGroup", api.save_group)
+    r.add_get("/api/userGroups", api.list_groups)
+    r.add_get("/api/userGroup/{id}", api.get_group)
+    r.add_delete("/api/userGroup/{id}", api.delete_group)
+    r.add_post("/api/userGroup/{id}/addUsers", api.add_users)
+    r.add_post("/api/userGroup/{id}/removeUsers", api.remove_users)
+    r.add_post("/api/userGroup/{id}/roles/{roleId}", api.grant)
+    r.add_delete("/api/userGroup/{id}/roles/{roleId}", api.revoke)
