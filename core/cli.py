@@ -107,7 +107,15 @@ async def cmd_profile_create(hub: Hub, args) -> int:
     config = {}
     if getattr(args, "dynamic_registration", False):
         config["dynamicRegistration"] = True
-    profile = await hub.profiles.create(tenant, args.name, STRATEGIES[args.strategy], args.key, args.secret, config)
+    secret = args.secret
+    if getattr(args, "ca_file", None):  # x509-chain: the secret is the CA / intermediate certificate
+        try:
+            secret = Path(args.ca_file).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"cannot read {args.ca_file}: {exc}") from None
+        config["certificateRegExPattern"] = args.cert_regex
+        config["allowCreateNewDevicesByX509Certificate"] = args.allow_create_by_cert
+    profile = await hub.profiles.create(tenant, args.name, STRATEGIES[args.strategy], args.key, secret, config)
     out.print(f"profile {profile.name!r} created ({profile.provision_type})")
     out.print(f"  provision key:    {profile.provision_key}")
     out.print(f"  provision secret: {profile.provision_secret}")
@@ -190,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key")
     p.add_argument("--secret")
     p.add_argument("--dynamic-registration", action="store_true", help="switch on 'one type, one secret'")
+    p.add_argument("--ca-file", help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
+    p.add_argument("--cert-regex", default="(.*)", help="x509-chain: device name = group 1 of this, searched in the CN")
+    p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
     p.set_defaults(func=cmd_profile_create)
     profile.add_parser("list", parents=[common]).set_defaults(func=cmd_profile_list)
 

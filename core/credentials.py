@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.models import Device, DeviceCredentials
-from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import (CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest,
+                                  RestrictedSession)
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -40,13 +41,19 @@ class CredentialService:
             return None
         return row.device, row
 
-    async def authenticate(self, presented: PresentedCredentials) -> Device | None:
-        """Ask each enabled credential type in turn; the first that knows them wins."""
+    async def authenticate_session(self, presented: PresentedCredentials) -> Device | RestrictedSession | None:
+        """Ask each enabled credential type in turn; the first that knows them wins. The
+        answer may be a :class:`RestrictedSession`, which only session transports honour."""
         for ctype in self.hub.credential_types:
-            device = await ctype.authenticate(presented)
-            if device is not None:
-                return device
+            result = await ctype.authenticate(presented)
+            if result is not None:
+                return result
         return None
+
+    async def authenticate(self, presented: PresentedCredentials) -> Device | None:
+        """The device these credentials log in as; a restricted-session login is no device login."""
+        result = await self.authenticate_session(presented)
+        return result if isinstance(result, Device) else None
 
     async def for_device(self, device: Device) -> DeviceCredentials | None:
         return await DeviceCredentials.get_or_none(device_id=device.id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -34,6 +35,37 @@ class PresentedCredentials:
     password: str | None = None
     certificate_der: bytes | None = None
     chain_der: tuple[bytes, ...] = ()
+
+
+class SessionChannel(Protocol):
+    """One live device session, as a session-oriented transport (MQTT) hands it to a
+    :class:`RestrictedSession` handler so the handler can answer or end it."""
+
+    async def send(self, topic: str, payload: bytes) -> None:
+        """Publish to this session only (never to other subscribers of the topic)."""
+
+    def close(self, reason: str) -> None:
+        """End the session; ``reason`` goes to the log, not to the device."""
+
+
+@dataclass(frozen=True)
+class RestrictedSession:
+    """A login that opens a few topics of its own instead of the device API.
+
+    A credential type may return one from ``authenticate`` instead of a device (dynamic
+    registration's ``ProductSN|DeviceSN|2`` login, which may only ask for its password);
+    the MQTT transport builds one for ``provision`` logins too. The session may publish
+    only to ``publish`` (topic names) and subscribe only to ``subscribe`` (exact filters);
+    anything else closes it. Each publish is passed to ``on_publish(channel, topic,
+    payload)``, one at a time, in order. Transports without sessions (HTTP, CoAP) treat
+    such a login as unknown credentials.
+    """
+
+    name: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    on_publish: Callable[[SessionChannel, str, bytes], Awaitable[None]]
+    device: "Device | None" = None
 
 
 @dataclass
@@ -73,8 +105,9 @@ class CredentialType(Protocol):
     def response_value(self, credentials: "DeviceCredentials") -> Any:
         """The ``credentialsValue`` a provision response carries for stored credentials."""
 
-    async def authenticate(self, presented: PresentedCredentials) -> "Device | None":
-        """The device these presented credentials belong to, or ``None`` if not this type's."""
+    async def authenticate(self, presented: PresentedCredentials) -> "Device | RestrictedSession | None":
+        """The device these presented credentials belong to, or ``None`` if not this type's
+        (or a :class:`RestrictedSession` for a login that opens only its own topics)."""
 
 
 @runtime_checkable

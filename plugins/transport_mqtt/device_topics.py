@@ -1,0 +1,145 @@
+"""The device API over MQTT (SPEC.md section 1): the topics a device session may use.
+
+``TOPICS`` is the whole API: a topic filter and the handler for publishes on it. Adding
+a device topic (the claim topics, say) is one handler and one row; a topic in the table
+is also what the session's ACL allows. Subscriptions are allowed anywhere under
+``v1/devices/me/``: every topic name is the same for every device, and the hub sends to
+one session at a time, never fans a publish out, so a subscription can only ever
+receive this device's own messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gridlinks.core.devices import decode_json
+from gridlinks.core.errors import BadRequest
+from gridlinks.core.models import Scope
+from gridlinks.plugins.transport_mqtt.sessions import Connection, topic_matches
+
+if TYPE_CHECKING:
+    from gridlinks.core.hub import Hub
+    from gridlinks.core.models import Device
+
+log = logging.getLogger(__name__)
+
+ME = "v1/devices/me/"
+ATTRIBUTES = ME + "attributes"
+ATTRIBUTES_RESPONSE = ME + "attributes/response/"
+RPC_RESPONSE = ME + "rpc/response/"
+
+
+@dataclass
+class DeviceMessage:
+    """One publish from an authenticated device, handed to a topic handler."""
+
+    hub: "Hub"
+    session: Connection
+    device: "Device"
+    topic: str
+    payload: bytes
+
+    def json(self) -> Any:
+        return decode_json(self.payload)
+
+    @property
+    def request_id(self) -> str:
+        """The last topic level (``.../request/{id}``)."""
+        return self.topic.rsplit("/", 1)[-1]
+
+    async def reply(self, topic: str, body: Any) -> None:
+        await self.session.send(topic, json.dumps(body).encode())
+
+
+Handler = Callable[[DeviceMessage], Awaitable[None]]
+
+
+async def telemetry(msg: DeviceMessage) -> None:
+    await msg.hub.devices.save_telemetry(msg.device, msg.json())
+
+
+async def client_attributes(msg: DeviceMessage) -> None:
+    await msg.hub.devices.set_attributes(msg.device, Scope.CLIENT, msg.json(), source="device")
+
+
+def _keys(body: dict[str, Any], name: str) -> list[str] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [k.strip() for k in value.split(",") if k.strip()]
+    if isinstance(value, list) and all(isinstance(k, str) for k in value):
+        return value
+    raise BadRequest(f"{name} must be a comma-separated string")
+
+
+async def attribute_request(msg: DeviceMessage) -> None:
+    """``{"clientKeys": "a,b", "sharedKeys": "c"}`` (both optional: none means all),
+    answered with the reference's ``{"client": {...}, "shared": {...}}``."""
+    body = msg.json() if msg.payload.strip() else {}
+    if not isinstance(body, dict):
+        raise BadRequest("attribute request must be a JSON object")
+    result = await msg.hub.devices.device_attributes(msg.device, _keys(body, "clientKeys"), _keys(body, "sharedKeys"))
+    await msg.reply(ATTRIBUTES_RESPONSE + msg.request_id, result)
+
+
+async def device_rpc(msg: DeviceMessage) -> None:
+    """Client-side RPC. Only ``getSessionLimits`` is served (tb-mqtt-client 1.9+ asks for
+    it on connect and waits for the answer); other methods are ignored, as a hub without
+    a rule engine has nothing to route them to."""
+    body = msg.json()
+    if isinstance(body, dict) and body.get("method") == "getSessionLimits":
+        limits = {"maxPayloadSize": msg.hub.settings.max_payload_bytes,
+                  "maxInflightMessages": msg.session.max_pending,
+                  "rateLimits": {}}
+        await msg.reply(RPC_RESPONSE + msg.request_id, limits)
+
+
+async def accepted(msg: DeviceMessage) -> None:
+    """Allowed, nothing to do (answers to server-side RPC, which the hub does not send)."""
+
+
+# Claiming (v1/devices/me/claim, v1/gateway/claim) will get its handlers from the
+# claiming work; until then the topics are allowed and publishes to them accepted.
+TOPICS: list[tuple[str, Handler]] = [
+    (ME + "telemetry", telemetry),
+    (ATTRIBUTES, client_attributes),
+    (ME + "attributes/request/+", attribute_request),
+    (ME + "rpc/request/+", device_rpc),
+    (ME + "rpc/response/+", accepted),
+    (ME + "claim", accepted),
+    ("v1/gateway/claim", accepted),
+]
+
+
+def route(topic: str) -> Handler | None:
+    for topic_filter, handler in TOPICS:
+        if topic_matches(topic_filter, topic):
+            return handler
+    return None
+
+
+class DevicePolicy:
+    """An authenticated device's session: the device API and nothing else."""
+
+    strict = False
+
+    def __init__(self, hub: "Hub", device: "Device"):
+        self.hub = hub
+        self.device = device
+        self.name = f"device {device.name}"
+
+    def may_subscribe(self, topic_filter: str) -> bool:
+        return topic_filter.startswith(ME)
+
+    def may_publish(self, topic: str) -> bool:
+        return route(topic) is not None
+
+    async def handle(self, conn: Connection, topic: str, payload: bytes) -> None:
+        handler = route(topic)
+        if handler is not None:
+            await handler(DeviceMessage(self.hub, conn, self.device, topic, payload))

@@ -1,0 +1,149 @@
+"""The hub's side of the broker: who a CONNECT is, what its session may do, what a
+publish means, and what the hub pushes to devices. No broker-engine types here: the
+engine (``engine.py``) calls these methods with :class:`Connection` objects.
+
+Decisions:
+- ``provision`` logins get the provision-only session (``provisioning.py``);
+- everything else goes to ``hub.credentials.authenticate_session``: a device gets the
+  device API (``device_topics.py``), a :class:`RestrictedSession` gets its own topics;
+  nothing known: refused (the engine answers CONNACK 5, "not authorised");
+- publishes are never fanned out by the broker: the hub handles each one, in order per
+  session, and answers the sender alone;
+- errors while handling a publish end the session (MQTT 3.1.1 has no error reply):
+  :func:`_end_on_error` is the one place that maps hub errors to that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from gridlinks.core.errors import HubError
+from gridlinks.core.models import Device, Scope
+from gridlinks.core.types import PresentedCredentials, RestrictedSession
+from gridlinks.plugins.transport_mqtt.device_topics import ATTRIBUTES, DevicePolicy
+from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT, is_provision_login, provision_session
+from gridlinks.plugins.transport_mqtt.sessions import Connection, RestrictedPolicy
+
+if TYPE_CHECKING:
+    from gridlinks.core.bus import Event
+    from gridlinks.core.hub import Hub
+    from gridlinks.plugins.transport_mqtt.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+class MqttGate:
+    def __init__(self, hub: "Hub", settings: "MqttSettings"):
+        self.hub = hub
+        self.settings = settings
+        self.by_device: dict[str, set[Connection]] = defaultdict(set)
+        self._unlisten: list = []
+
+    def attach(self) -> None:
+        self._unlisten = [self.hub.bus.listen("attributes_updated", self._push_shared_attributes),
+                          self.hub.bus.listen("device_deleted", self._end_device_sessions)]
+
+    def detach(self) -> None:
+        for unlisten in self._unlisten:
+            unlisten()
+        self._unlisten = []
+
+    # -- CONNECT -------------------------------------------------------------------
+
+    async def authenticate(self, conn: Connection) -> bool:
+        conn.max_pending = self.settings.max_pending_messages
+        if is_provision_login(conn.client_id, conn.username):
+            conn.policy = RestrictedPolicy(provision_session(self.hub, self.settings.provision_close_delay_s))
+            return True
+        leaf, chain = conn.certificates()
+        presented = PresentedCredentials(TRANSPORT, token=conn.username, client_id=conn.client_id,
+                                         username=conn.username, password=conn.password,
+                                         certificate_der=leaf, chain_der=chain)
+        result = await self.hub.credentials.authenticate_session(presented)
+        if isinstance(result, RestrictedSession):
+            conn.policy = RestrictedPolicy(result)
+        elif isinstance(result, Device):
+            conn.policy = DevicePolicy(self.hub, result)
+            self.by_device[str(result.id)].add(conn)
+            await self.hub.bus.fire("device_connected", {"device_id": str(result.id), "device_name": result.name,
+                                                         "transport": TRANSPORT})
+        else:
+            log.info("MQTT login refused from %s (%s)", conn.describe(),
+                     "certificate" if leaf else "user name" if conn.username else "no credentials")
+            return False
+        return True
+
+    def closed(self, conn: Connection) -> None:
+        conn.closed = True
+        device = conn.device
+        if isinstance(conn.policy, DevicePolicy) and device is not None:
+            sessions = self.by_device.get(str(device.id))
+            if sessions is not None:
+                sessions.discard(conn)
+                if not sessions:
+                    del self.by_device[str(device.id)]
+
+    # -- ACL and publishes -----------------------------------------------------------
+
+    def may_subscribe(self, conn: Connection, topic_filter: str) -> bool:
+        policy = conn.policy
+        if policy is None:
+            return False
+        if policy.may_subscribe(topic_filter):
+            return True
+        if policy.strict:
+            conn.close(f"subscribe to {topic_filter!r} is not allowed in a {policy.name} session")
+        else:
+            log.info("MQTT %s: subscribe to %r refused", policy.name, topic_filter)
+        return False
+
+    async def on_publish(self, conn: Connection, topic: str, payload: bytes) -> None:
+        """Handle one publish; called in arrival order, and handled one at a time per session."""
+        policy = conn.policy
+        if policy is None or conn.closed:
+            return
+        if not policy.may_publish(topic):
+            conn.close(f"publish to {topic!r} is not allowed in a {policy.name} session")
+            return
+        if len(payload) > self.hub.settings.max_payload_bytes:
+            conn.close(f"payload of {len(payload)} bytes is over max_payload_bytes")
+            return
+        if conn.pending >= conn.max_pending:
+            conn.close(f"more than {conn.max_pending} messages waiting (mqtt.max_pending_messages)")
+            return
+        conn.pending += 1
+        try:
+            async with conn.lock:
+                if not conn.closed:
+                    await _end_on_error(conn, policy.handle(conn, topic, payload))
+        finally:
+            conn.pending -= 1
+
+    # -- pushes ------------------------------------------------------------------------
+
+    async def _push_shared_attributes(self, event: "Event") -> None:
+        if event.data.get("scope") != Scope.SHARED:
+            return
+        payload = json.dumps(event.data.get("values") or {}).encode()
+        for conn in list(self.by_device.get(str(event.data.get("device_id")), ())):
+            qos = conn.subscription_qos(ATTRIBUTES)
+            if qos is not None:
+                await _end_on_error(conn, conn.send(ATTRIBUTES, payload, qos))
+
+    async def _end_device_sessions(self, event: "Event") -> None:
+        for conn in list(self.by_device.get(str(event.data.get("device_id")), ())):
+            conn.close("device deleted")
+
+
+async def _end_on_error(conn: Connection, work) -> None:
+    """The one place hub errors become MQTT: the session ends (3.1.1 has no error reply)."""
+    try:
+        await work
+    except HubError as exc:
+        conn.close(f"{type(exc).__name__}: {exc}")
+    except Exception:
+        log.exception("MQTT session %s: unexpected error", conn.describe())
+        conn.close("internal error")

@@ -1,0 +1,71 @@
+"""The MQTT transport: wires the server certificate, the TLS trust store, the hub's
+gate and the broker engine together, and starts and stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from gridlinks.plugins.transport_mqtt.certs import ensure_server_certificate
+from gridlinks.plugins.transport_mqtt.engine import AmqttEngine
+from gridlinks.plugins.transport_mqtt.gate import MqttGate
+from gridlinks.plugins.transport_mqtt.settings import MqttSettings
+from gridlinks.plugins.transport_mqtt.trust import TrustStore, server_context
+
+if TYPE_CHECKING:
+    from gridlinks.core.hub import Hub
+
+log = logging.getLogger(__name__)
+
+_PORT_SETTINGS = {"port": ("mqtt.port", "GRIDLINKS_MQTT_PORT"), "tls_port": ("mqtt.tls_port", "GRIDLINKS_MQTTS_PORT")}
+
+
+class MqttTransport:
+    name = "mqtt"
+
+    def __init__(self, hub: "Hub", settings: MqttSettings):
+        self.hub = hub
+        self.settings = settings
+        self.gate: MqttGate | None = None
+        self.trust: TrustStore | None = None
+        self.engine: AmqttEngine | None = None
+
+    @property
+    def cert_file(self):
+        return self.settings.cert_file or self.hub.settings.data_dir / "tls" / "server.pem"
+
+    @property
+    def key_file(self):
+        return self.settings.key_file or self.hub.settings.data_dir / "tls" / "server.key"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, ensure_server_certificate, self.cert_file, self.key_file)
+        ctx = await loop.run_in_executor(None, server_context, self.cert_file, self.key_file)
+        self.trust = TrustStore(self.hub, ctx)
+        self.trust.attach()
+        await self.trust.load_all()
+        self.gate = MqttGate(self.hub, self.settings)
+        self.gate.attach()
+        s = self.settings
+        self.engine = AmqttEngine(self.gate, self.hub.settings.bind, s.port, s.tls_port, ctx, s.tls_handshake_timeout_s)
+        try:
+            await self.engine.start()
+        except OSError as exc:
+            self.engine = None
+            await self.stop()
+            port = getattr(exc, "port", s.port)
+            setting, env = _PORT_SETTINGS["tls_port" if port == s.tls_port else "port"]
+            raise self.hub.bind_error(port, setting, env, exc) from None
+        log.info("MQTT 3.1.1 listening on %s:%d, with TLS on %d (server certificate %s)",
+                 self.hub.settings.bind, s.port, s.tls_port, self.cert_file)
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
+            self.engine = None
+        for part in (self.gate, self.trust):
+            if part is not None:
+                part.detach()
+        self.gate = self.trust = None

@@ -1,0 +1,110 @@
+"""The TLS listener's SSL context, and which client certificates it lets through.
+
+Python's ``ssl`` has no verification callback: a client certificate passes the
+handshake only if it chains to the context's trust store. So the store holds every
+device certificate the hub knows (X509_CERTIFICATE credentials, e.g. the seed script's
+self-signed one) and every X509_CERTIFICATE_CHAIN profile's CA or intermediate
+certificate, loaded at start and added as they appear (provisioning, device creation,
+credential changes, profile saves; ``load_verify_locations`` on the live context takes
+effect for the next handshake). Partial chains are allowed, so an intermediate can be
+a profile's anchor. A certificate that is removed stays trusted by TLS until restart,
+which is harmless: passing the handshake only gets a client to authentication, which
+looks the certificate up in the database. Client certificates are optional (the
+``provision`` login needs none); a device without one is refused by authentication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from gridlinks.core.models import DeviceCredentials, DeviceProfile
+
+if TYPE_CHECKING:
+    from gridlinks.core.bus import Event
+    from gridlinks.core.hub import Hub
+
+log = logging.getLogger(__name__)
+
+X509_CERTIFICATE = "X509_CERTIFICATE"
+X509_CERTIFICATE_CHAIN = "X509_CERTIFICATE_CHAIN"
+_DEVICE_EVENTS = ("device_provisioned", "device_created", "credentials_issued")
+
+
+def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert_file, key_file)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return ctx
+
+
+def _pem_certificates_der(text: str) -> list[bytes]:
+    try:
+        return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(text.encode("ascii"))]
+    except (ValueError, UnicodeEncodeError):
+        return []
+
+
+class TrustStore:
+    def __init__(self, hub: "Hub", ctx: ssl.SSLContext):
+        self.hub = hub
+        self.ctx = ctx
+        self._known: set[bytes] = set()
+        self._unlisten: list = []
+
+    def _add(self, ders: list[bytes]) -> None:
+        fresh = [d for d in ders if d not in self._known]
+        if not fresh:
+            return
+        try:
+            self.ctx.load_verify_locations(cadata=b"".join(fresh))
+        except ssl.SSLError as exc:  # one unparsable certificate must not stop the others
+            log.warning("TLS: cannot trust a stored certificate: %s", exc)
+            return
+        self._known.update(fresh)
+
+    async def load_all(self) -> None:
+        bodies = await DeviceCredentials.filter(credentials_type=X509_CERTIFICATE).values_list(
+            "credentials_value", flat=True)
+        secrets = await DeviceProfile.filter(provision_type=X509_CERTIFICATE_CHAIN).values_list(
+            "provision_secret", flat=True)
+
+        def decode() -> list[bytes]:
+            ders = [base64.b64decode(b) for b in bodies if b]
+            for pem in secrets:
+                ders.extend(_pem_certificates_der(pem or ""))
+            return ders
+
+        self._add(await asyncio.get_running_loop().run_in_executor(None, decode))
+        log.info("TLS: trusting %d device and profile certificates", len(self._known))
+
+    def attach(self) -> None:
+        self._unlisten = [self.hub.bus.listen(e, self._device_changed) for e in _DEVICE_EVENTS]
+        self._unlisten.append(self.hub.bus.listen("profile_saved", self._profile_saved))
+
+    def detach(self) -> None:
+        for unlisten in self._unlisten:
+            unlisten()
+        self._unlisten = []
+
+    async def _device_changed(self, event: "Event") -> None:
+        device_id = event.data.get("device_id")
+        if device_id is None or event.data.get("credentials_type", X509_CERTIFICATE) != X509_CERTIFICATE:
+            return
+        row = await DeviceCredentials.get_or_none(device_id=device_id, credentials_type=X509_CERTIFICATE)
+        if row is not None and row.credentials_value:
+            self._add([base64.b64decode(row.credentials_value)])
+
+    async def _profile_saved(self, event: "Event") -> None:
+        profile = await DeviceProfile.get_or_none(id=event.data.get("profile_id"))
+        if profile is not None and profile.provision_type == X509_CERTIFICATE_CHAIN:
+            self._add(_pem_certificates_der(profile.provision_secret or ""))
