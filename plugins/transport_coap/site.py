@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from aiocoap import Code, Message, interfaces
+from aiocoap.error import RenderableError
 from aiocoap.resource import PathCapable
 from aiocoap.util.asyncio.recvmsg import RecvmsgSelectorDatagramTransport
 
@@ -45,11 +46,16 @@ class DeviceSite(interfaces.ObservableResource, PathCapable):
         if self._over_limit(request, limit):
             pipe.add_response(too_large_response(limit), is_last=True)
             return
-        if request.opt.observe == 0 and request.code == Code.GET:
-            await interfaces.ObservableResource._render_to_pipe(self, pipe)
-        else:
-            # An Observe option on anything but GET is ignored, and the body assembled.
-            await interfaces.Resource._render_to_pipe(self, pipe)
+        try:
+            if request.opt.observe == 0 and request.code == Code.GET:
+                await interfaces.ObservableResource._render_to_pipe(self, pipe)
+            else:
+                # An Observe option on anything but GET is ignored, and the body assembled.
+                await interfaces.Resource._render_to_pipe(self, pipe)
+        except RenderableError as exc:
+            # Block-wise bookkeeping (2.31 Continue per block, 4.08 for a gap): answered
+            # here rather than by aiocoap, which would log every block at INFO.
+            pipe.add_response(exc.to_message(), is_last=True)
 
     async def add_observation(self, request, serverobservation) -> None:
         try:
