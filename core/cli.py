@@ -20,6 +20,7 @@ from rich.table import Table
 
 from gridlinks.core.bootstrap import bootstrap, default_tenant
 from gridlinks.core.bulk_import import Mapping
+from gridlinks.core.cli_customers import add_commands as add_customer_commands
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=sorted(ROLES), required=True)
     p.add_argument("--customer")
     p.set_defaults(func=cmd_user_add)
+    add_customer_commands(sub, common)
     return parser
 
 

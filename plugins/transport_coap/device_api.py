@@ -45,6 +45,11 @@ class DeviceApi:
         return json_response(await self.hub.devices.device_attributes(
             call.device, _keys(call.query("clientKeys")), _keys(call.query("sharedKeys"))))
 
+    async def claim(self, call: CoapCall) -> Message:
+        """Claim info (SPEC.md section 2); a refusal is its 4.xx with the reason as diagnostic payload."""
+        await self.hub.claiming.register(call.device, call.json() if call.request.payload.strip() else {}, TRANSPORT)
+        return empty_response(Code.CREATED)
+
 
 def add_device_routes(hub, router: Router, observers: AttributeObservers) -> None:
     api = DeviceApi(hub)
@@ -52,3 +57,4 @@ def add_device_routes(hub, router: Router, observers: AttributeObservers) -> Non
     router.add("POST", "/api/v1/{token}/telemetry", api.telemetry)
     router.add("POST", "/api/v1/{token}/attributes", api.post_attributes)
     router.add("GET", "/api/v1/{token}/attributes", api.get_attributes, observe=observers.add)
+    router.add("POST", "/api/v1/{token}/claim", api.claim)
