@@ -39,6 +39,7 @@ DEFAULT_PLUGINS = [
     "mqtt",
     "coap",
     "admin_api",
+    "dashboard",
     "claim_store_memory",
     "claim_device_key",
     "claim_server_key",

@@ -66,6 +66,13 @@ def register_web_routes(hub: "Hub", app: "web.Application") -> None:
 
 
 @hookspec
+def register_dashboard_pages(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add dashboard pages and menu entries (see :class:`gridlinks.web.dashboard.pages.Page`:
+    path, handler, menu title, who may open it, an optional template folder); called
+    when the dashboard plugin builds its application."""
+
+
+@hookspec
 def hub_started(hub: "Hub") -> None:
     """Everything is listening; a plugin may start background work here (synchronous:
     schedule tasks with ``hub.create_task``)."""

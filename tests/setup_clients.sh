@@ -18,3 +18,14 @@ make_venv .venv-seeds "$SEEDS" $SEEDS
 # tb-rest-client: logs in as a customer user and claims / re-claims (tests/test_claim_clients.py).
 TBREST="tb-rest-client==4.4"
 make_venv .venv-tbrest "$TBREST" $TBREST
+# Debian's chromium for the dashboard's browser tests (Playwright drives it; `playwright
+# install` cannot download browsers here). Installed as root when missing; apt-get update
+# runs only if the first install attempt fails. Without it the browser tests skip.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "chromium is missing and this is not root: the dashboard browser tests will be skipped"
+  fi
+fi

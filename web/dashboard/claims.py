@@ -1,0 +1,138 @@
+"""Claiming in the dashboard. Tenant admins set server-side claim data (a generated
+secret and an expiry) and print its QR code, or take a device back (re-claim).
+Customer users get the claim widget (the seeds' "claim device" widget: device name and
+secret, the secret field optional, messages configurable) and their device list with
+re-claim. Every decision is :class:`gridlinks.core.claiming.ClaimService`'s."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gridlinks.core.claiming import CLAIMED, SUCCESS
+from gridlinks.core.errors import BadRequest, NotFound, TooManyAttempts
+from gridlinks.core.models import Customer, Device, DeviceProfile, Scope, now_ms
+from gridlinks.core.tokens import random_alnum
+from gridlinks.web.dashboard.claim_state import claim_link, qr_svg
+from gridlinks.web.dashboard.device_list import Cursor, DeviceFilter, device_page
+from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
+from gridlinks.web.dashboard.stats import CLAIMING_DATA
+from gridlinks.web.dashboard.state import WHO
+
+TRANSPORT = "DASHBOARD"
+MAX_VALID_HOURS = 24 * 365
+
+
+async def _tenant_device(request: web.Request) -> Device:
+    return await state(request).hub.devices.get(request[WHO].tenant_id,
+                                                request.match_info["id"])
+
+
+def _who(request: web.Request):
+    return request[WHO]
+
+
+async def claim_data_save(request: web.Request) -> web.Response:
+    device = await _tenant_device(request)
+    data = await form(request)
+    secret = field(data, "secret") or random_alnum(12)
+    try:
+        hours = float(field(data, "valid_hours") or 24)
+    except ValueError:
+        raise BadRequest("Valid for must be a number of hours.") from None
+    if not 0 < hours <= MAX_VALID_HOURS:
+        raise BadRequest(f"Valid for must be between 0 and {MAX_VALID_HOURS} hours.")
+    value = {"secretKey": secret, "expirationTime": now_ms() + int(hours * 3_600_000)}
+    await state(request).hub.devices.set_attributes(device, Scope.SERVER, {CLAIMING_DATA: value},
+                                                    source=_who(request).email)
+    raise redirect(url(request, "device", id=device.id) + "#claiming",
+                   "Claim data saved. Print the QR code or hand over the secret.")
+
+
+async def claim_data_clear(request: web.Request) -> web.Response:
+    device = await _tenant_device(request)
+    await state(request).hub.devices.delete_attributes(device, Scope.SERVER, [CLAIMING_DATA])
+    raise redirect(url(request, "device", id=device.id) + "#claiming", "Claim data removed.")
+
+
+async def tenant_reclaim(request: web.Request) -> web.Response:
+    device = await _tenant_device(request)
+    await state(request).hub.claiming.reclaim(_who(request), device.name, TRANSPORT)
+    raise redirect(url(request, "device", id=device.id) + "#claiming",
+                   f"{device.name} is no longer assigned to a customer.")
+
+
+async def claim_print(request: web.Request) -> web.Response:
+    """A page with just the QR card, for printing or a label printer."""
+    device = await _tenant_device(request)
+    value = await state(request).hub.devices.attribute_value(device, Scope.SERVER, CLAIMING_DATA)
+    secret = value.get("secretKey") if isinstance(value, dict) else None
+    link = claim_link(request, device.name, secret)
+    return render(request, "claim_print.html", device=device, secret=secret, link=link, qr=qr_svg(link))
+
+
+# -- customer users ------------------------------------------------------------------------
+
+def _widget(request: web.Request, status: int = 200, message: str | None = None, level: str = "ok",
+            device_name: str = "") -> web.Response:
+    return render(request, "claim.html", status=status, widget=state(request).settings.claim_widget,
+                  message=message, level=level, device_name=device_name)
+
+
+async def claim_widget(request: web.Request) -> web.Response:
+    if request.method == "GET":
+        return _widget(request, device_name=request.query.get("device", ""))
+    st = state(request)
+    texts = st.settings.claim_widget
+    data = await form(request)
+    name = field(data, "device")
+    secret = field(data, "secret") if texts.show_secret else ""
+    if not name:
+        return _widget(request, 400, "Device name is required", "error")
+    try:
+        result = await st.hub.claiming.claim(_who(request), name, secret, TRANSPORT)
+    except NotFound:
+        return _widget(request, 404, texts.not_found_message, "error", name)
+    except TooManyAttempts:
+        return _widget(request, 429, texts.locked_message, "error", name)
+    if result.response == SUCCESS:
+        raise redirect(url(request, "my_device", id=result.device.id), texts.success_message)
+    if result.response == CLAIMED:
+        return _widget(request, 400, texts.claimed_message, "error", name)
+    return _widget(request, 400, texts.failure_message, "error", name)
+
+
+async def my_devices(request: web.Request) -> web.Response:
+    who = _who(request)
+    st = state(request)
+    q = request.query
+    flt = DeviceFilter(text=(q.get("q") or "").strip()[:255], customer_id=who.customer_id)
+    page = await device_page(who.tenant_id, flt, st.settings.page_size, after=Cursor.decode(q.get("after")),
+                             before=Cursor.decode(q.get("before")), count_cap=st.settings.count_cap)
+    customer = await Customer.get(id=who.customer_id)
+    return render(request, "my_devices.html", page=page, customer=customer, filters={"q": q.get("q", "")})
+
+
+async def _my_device(request: web.Request) -> Device:
+    """A device of the caller's own customer; any other is "not found", not "forbidden",
+    so a customer cannot even learn which ids exist."""
+    who = _who(request)
+    device = await state(request).hub.devices.get(who.tenant_id, request.match_info["id"])
+    if device.customer_id != who.customer_id:
+        raise NotFound("Requested item wasn't found!")
+    return device
+
+
+async def my_device(request: web.Request) -> web.Response:
+    device = await _my_device(request)
+    hub = state(request).hub
+    profile = await DeviceProfile.get(id=device.profile_id)
+    attributes = {scope: await hub.devices.get_attributes(device, scope) for scope in (Scope.CLIENT, Scope.SHARED)}
+    latest = await hub.devices.latest_telemetry(device)
+    return render(request, "my_device.html", device=device, profile=profile, attributes=attributes,
+                  latest=latest)
+
+
+async def my_device_reclaim(request: web.Request) -> web.Response:
+    device = await _my_device(request)
+    await state(request).hub.claiming.reclaim(_who(request), device.name, TRANSPORT)
+    raise redirect(url(request, "my_devices"), f"{device.name} was released; it can be claimed again.")
