@@ -130,10 +130,14 @@ class ClaimService:
     async def register_for_gateway(self, gateway: Device, payload: Any, transport: str) -> dict[str, dict[str, Any]]:
         """A gateway's ``{"Device A": {...claim request...}, ...}``: each device is
         registered on its own, and the answer says per device how it went."""
+        error: HubError | None = None
         if not gateway.is_gateway:
-            raise Forbidden("only a gateway device may send claim info for other devices")
-        if not isinstance(payload, dict) or not payload:
-            raise BadRequest('gateway claim must be a JSON object {"device name": {claim request}, ...}')
+            error = Forbidden("only a gateway device may send claim info for other devices")
+        elif not isinstance(payload, dict) or not payload:
+            error = BadRequest('gateway claim must be a JSON object {"device name": {claim request}, ...}')
+        if error is not None:
+            await self._gateway_refused(gateway, transport, error, gateway.name)
+            raise error
         results: dict[str, dict[str, Any]] = {}
         for name, request in payload.items():
             try:
@@ -151,13 +155,21 @@ class ClaimService:
         bound_to = (device.additional_info or {}).get("lastConnectedGateway") if device else None
         if device is None or not device.enabled or (bound_to and bound_to != str(gateway.id)):
             error = NotFound(f"device {name!r} is not known to this gateway")
-            await self.hub.bus.fire("claim_registered", {
-                "outcome": FAILURE, "reason": str(error), "tenant_id": str(gateway.tenant_id),
-                "device_name": name, "transport": transport, "gateway": gateway.name})
+            await self._gateway_refused(gateway, transport, error, name)
             raise error
         return device
 
+    async def _gateway_refused(self, gateway: Device, transport: str, error: HubError, device_name: str) -> None:
+        await self.hub.bus.fire("claim_registered", {
+            "outcome": FAILURE, "reason": str(error), "tenant_id": str(gateway.tenant_id),
+            "device_name": device_name, "transport": transport, "gateway": gateway.name})
+
     async def _check_claimable(self, device: Device) -> None:
+        # Re-read: a session-oriented transport holds the Device it logged in with, and
+        # the device may have been claimed since.
+        device = await Device.get_or_none(id=device.id)
+        if device is None:
+            raise NotFound("device no longer exists")
         if device.customer_id is not None:
             raise Conflict("device is already assigned to a customer")
         allowed = await self.hub.devices.attribute_value(device, Scope.SERVER, CLAIMING_ALLOWED)

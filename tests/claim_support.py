@@ -3,6 +3,7 @@ their logged-in users, devices that can send claim info over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -73,3 +74,14 @@ async def audit_outcomes(running: RunningHub, action: str) -> list[str]:
     status, body = await running.admin("GET", f"/api/audit/logs?action={action}&pageSize=100")
     assert status == 200, body
     return [row["outcome"] for row in reversed(body["data"])]
+
+
+async def wait_for_outcomes(running: RunningHub, action: str, count: int, timeout_s: float = 10.0) -> list[str]:
+    """The audit outcomes of ``action`` once there are ``count`` of them: a publish a
+    client has seen acknowledged may still be in the hub's hands for a moment."""
+    for _ in range(int(timeout_s / 0.05)):
+        outcomes = await audit_outcomes(running, action)
+        if len(outcomes) >= count:
+            return outcomes
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {count} {action} events after {timeout_s} s: {outcomes}")

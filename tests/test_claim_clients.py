@@ -1,13 +1,14 @@
-"""Reference clients against the hub, unchanged: tb-rest-client (own virtualenv,
-.venv-tbrest, built by tests/setup_clients.sh) sends a device's claim info, logs in as a
-customer user, claims and re-claims through its DeviceController calls."""
+"""Reference clients against the hub, unchanged, each in its own virtualenv built by
+tests/setup_clients.sh: tb-rest-client (.venv-tbrest) sends a device's claim info, logs
+in as a customer user, claims and re-claims through its DeviceController calls; the seed
+guide's claiming example runs on tb-mqtt-client 1.7.1 (.venv-tbmqtt)."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.claim_support import PASSWORD, customer_user, new_device
+from tests.claim_support import PASSWORD, claim, customer_user, new_device, wait_for_outcomes
 from tests.support import REPO, run_script
 
 TBREST_PYTHON = REPO / ".venv-tbrest" / "bin" / "python"
@@ -38,3 +39,46 @@ async def test_tb_rest_client_claims_and_reclaims(running, tmp_path):
     assert steps["reclaim"]["status"] == 200, out
     status, device = await running.admin("GET", f"/api/device/{device_id}")
     assert device["customerId"]["id"] == "13814000-1dd2-11b2-8080-808080808080"
+
+
+TBMQTT_PYTHON = REPO / ".venv-tbmqtt" / "bin" / "python"
+SEED = REPO.parent / "shared" / "seeds" / "002_0901e128a5fe1b3e.txt"
+SEED_LINES = (190, 236)  # the basic claiming example in the seed guide, 1-based
+
+
+def test_claiming_script_is_the_seed_verbatim():
+    if not SEED.exists():
+        pytest.skip(f"{SEED} not here")
+    first, last = SEED_LINES
+    lines = SEED.read_text(encoding="utf-8").splitlines(keepends=True)[first - 1:last]
+    assert (SCRIPTS / "basic_claiming_example.py").read_text(encoding="utf-8") == "".join(lines)
+
+
+async def test_seed_claiming_script_with_tb_mqtt_client(running, tmp_path):
+    """seeds/002's basic claiming example, unchanged, on tb-mqtt-client 1.7.1 (the newest
+    whose TBDeviceMqttClient speaks MQTT 3.1.1); then a customer claims with its secret."""
+    python = client_python(TBMQTT_PYTHON)
+    device_id, token = await new_device(running, "Test Claiming Device")
+    customer_id, user = await customer_user(running, "Customer A", "a@customer.test")
+    port = running.hub.transports.get("mqtt").settings.port
+    answers = [str(port), "basic_claiming_example.py", "127.0.0.1", token, "Eypdinl1", "60000"]
+    code, out = await run_script(SCRIPTS / "with_mqtt_port.py", answers, tmp_path, python=python)
+    assert code == 0 and "Claiming request was sent" in out, out
+    assert await wait_for_outcomes(running, "claim_registered", 1) == ["SUCCESS"]
+    status, body = await claim(running, user, "Test Claiming Device", "Eypdinl1")
+    assert status == 200 and body["device"]["customerId"]["id"] == customer_id, body
+
+
+async def test_gateway_claims_with_tb_gateway_mqtt_client(running, tmp_path):
+    python = client_python(TBMQTT_PYTHON)
+    _, gw_token = await new_device(running, "gateway-1", gateway=True)
+    for name in ("meter-1", "meter-2"):
+        await new_device(running, name)
+    _, user = await customer_user(running, "Customer A", "a@customer.test")
+    port = running.hub.transports.get("mqtt").settings.port
+    answers = [str(port), gw_token, "meter-1,s1", "meter-2,s2", ""]
+    code, out = await run_script(SCRIPTS / "tbmqtt_gw_claim.py", answers, tmp_path, python=python)
+    assert code == 0 and "2 devices, rc 0" in out, out
+    assert await wait_for_outcomes(running, "claim_registered", 2) == ["SUCCESS", "SUCCESS"]
+    assert (await claim(running, user, "meter-1", "s1"))[0] == 200
+    assert (await claim(running, user, "meter-2", "s2"))[0] == 200

@@ -16,9 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gridlinks.core.claiming import device_reply
 from gridlinks.core.devices import decode_json
-from gridlinks.core.errors import BadRequest
+from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.models import Scope
+from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT
 from gridlinks.plugins.transport_mqtt.sessions import Connection, topic_matches
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ ME = "v1/devices/me/"
 ATTRIBUTES = ME + "attributes"
 ATTRIBUTES_RESPONSE = ME + "attributes/response/"
 RPC_RESPONSE = ME + "rpc/response/"
+CLAIM_RESPONSE = ME + "claim/response"
 
 
 @dataclass
@@ -103,16 +106,33 @@ async def accepted(msg: DeviceMessage) -> None:
     """Allowed, nothing to do (answers to server-side RPC, which the hub does not send)."""
 
 
-# Claiming (v1/devices/me/claim, v1/gateway/claim) will get its handlers from the
-# claiming work; until then the topics are allowed and publishes to them accepted.
+async def claim(msg: DeviceMessage) -> None:
+    """Claim info (SPEC.md section 2). A refusal does not end the session (a device that
+    announces itself on every boot would be cut off once owned); the device learns the
+    outcome on ``claim/response`` if it subscribed there, and the audit log keeps it."""
+    error = None
+    try:
+        await msg.hub.claiming.register(msg.device, msg.json() if msg.payload.strip() else {}, TRANSPORT)
+    except HubError as exc:
+        error = exc
+    if msg.session.subscription_qos(CLAIM_RESPONSE) is not None:
+        await msg.reply(CLAIM_RESPONSE, device_reply(error))
+
+
+async def gateway_claim(msg: DeviceMessage) -> None:
+    """``{"Device A": {claim info}, ...}`` from a gateway; each device's outcome is audited.
+    A device that is not a gateway, or a payload that is no such map, ends the session."""
+    await msg.hub.claiming.register_for_gateway(msg.device, msg.json(), TRANSPORT)
+
+
 TOPICS: list[tuple[str, Handler]] = [
     (ME + "telemetry", telemetry),
     (ATTRIBUTES, client_attributes),
     (ME + "attributes/request/+", attribute_request),
     (ME + "rpc/request/+", device_rpc),
     (ME + "rpc/response/+", accepted),
-    (ME + "claim", accepted),
-    ("v1/gateway/claim", accepted),
+    (ME + "claim", claim),
+    ("v1/gateway/claim", gateway_claim),
 ]
 
 
