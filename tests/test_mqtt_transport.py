@@ -19,7 +19,8 @@ SUBACK_FAILURE = 0x80
 
 @pytest.fixture
 async def hub(tmp_path):
-    running = await start_hub(hub_config(tmp_path / "data", mqtt={"provision_close_delay_s": 0.2}))
+    running = await start_hub(hub_config(tmp_path / "data", mqtt={"provision_close_delay_s": 0.2,
+                                                                  "connect_timeout_s": 0.5}))
     running.mqtt_port = running.hub.transports.get("mqtt").settings.port
     running.mqtts_port = running.hub.transports.get("mqtt").settings.tls_port
     try:
@@ -124,6 +125,16 @@ async def test_bad_credentials_get_connack_5(hub):
         client, rc = await MqttWire.connect(hub.mqtt_port, **kwargs)
         assert client is None and rc == NOT_AUTHORISED, kwargs
     client, rc = await MqttWire.connect(hub.mqtt_port, username=token)
+    assert rc == 0
+    await client.close()
+
+
+async def test_silent_connection_is_closed(hub):
+    """A socket that never sends its CONNECT does not hold a connection for ever."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.mqtt_port)
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    client, rc = await MqttWire.connect(hub.mqtt_port, username="provision")  # a prompt client is unaffected
     assert rc == 0
     await client.close()
 

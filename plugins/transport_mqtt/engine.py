@@ -11,7 +11,7 @@ How amqtt is used, and why:
 - Topic filtering denies every PUBLISH: the hub handles publishes itself (from
   ``on_broker_message_received``) and answers one session, so amqtt never fans a
   device's message out to other sessions subscribed to the same ``v1/devices/me/...``.
-- Every session's client id is replaced, once authentication has run, by one that
+- Every session's client id is replaced, while it is authenticated, by one that
   starts with an unguessable token. amqtt keys sessions by client id and, for a clean
   session, drops the stored session of that id *before* authenticating the newcomer,
   so with raw client ids any unauthenticated client could evict (and take the place
@@ -75,15 +75,36 @@ class HubPlugin(BaseAuthPlugin, BaseTopicPlugin):
             conn.subscriptions.pop(topic, None)
 
 
+class _ConnectDeadline(StreamReaderAdapter):
+    """amqtt waits for the CONNECT packet for ever: a client that opens a socket and
+    sends nothing would hold it open. Until the session is accepted, every read must
+    finish by the deadline; a late one reads as end of stream, which amqtt handles."""
+
+    def __init__(self, reader: asyncio.StreamReader, conn: Connection, timeout_s: float):
+        super().__init__(reader)
+        self.conn = conn
+        self.deadline = asyncio.get_running_loop().time() + timeout_s
+
+    async def read(self, n: int = -1) -> bytes:
+        if self.conn.policy is not None:
+            return await super().read(n)
+        remaining = self.deadline - asyncio.get_running_loop().time()
+        try:
+            return await asyncio.wait_for(super().read(n), max(remaining, 0))
+        except asyncio.TimeoutError:
+            return b""
+
+
 class AmqttEngine:
     """Runs amqtt on the hub's own sockets; implements :class:`sessions.Link`."""
 
     def __init__(self, gate: MqttGate, bind: str, port: int, tls_port: int, ssl_context: ssl.SSLContext,
-                 handshake_timeout_s: float):
+                 handshake_timeout_s: float, connect_timeout_s: float):
         self.gate = gate
         self.bind, self.port, self.tls_port = bind, port, tls_port
         self.ssl_context = ssl_context
         self.handshake_timeout_s = handshake_timeout_s
+        self.connect_timeout_s = connect_timeout_s
         self.connections: dict[str, Connection] = {}  # by the client id amqtt knows the session by
         self._connecting: dict[tuple[str, int, bool], Connection] = {}
         self._writers: dict[str, asyncio.StreamWriter] = {}
@@ -148,7 +169,8 @@ class AmqttEngine:
         self._connecting[key] = conn
         self._writers[conn.id] = writer
         try:
-            await self._broker.external_connected(StreamReaderAdapter(reader), StreamWriterAdapter(writer), listener)
+            await self._broker.external_connected(_ConnectDeadline(reader, conn, self.connect_timeout_s),
+                                                  StreamWriterAdapter(writer), listener)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             log.debug("MQTT connection from %s ended: %r", conn.describe(), exc)
         except Exception:

@@ -19,3 +19,4 @@ class MqttSettings(Settings):
     provision_close_delay_s: float = Field(5.0, ge=0)
     max_pending_messages: int = Field(100, ge=1)
     tls_handshake_timeout_s: float = Field(10.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)

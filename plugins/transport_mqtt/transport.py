@@ -49,7 +49,8 @@ class MqttTransport:
         self.gate = MqttGate(self.hub, self.settings)
         self.gate.attach()
         s = self.settings
-        self.engine = AmqttEngine(self.gate, self.hub.settings.bind, s.port, s.tls_port, ctx, s.tls_handshake_timeout_s)
+        self.engine = AmqttEngine(self.gate, self.hub.settings.bind, s.port, s.tls_port, ctx, s.tls_handshake_timeout_s,
+                                  s.connect_timeout_s)
         try:
             await self.engine.start()
         except OSError as exc:
