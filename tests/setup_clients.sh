@@ -18,6 +18,12 @@ make_venv .venv-seeds "$SEEDS" $SEEDS
 # tb-rest-client: logs in as a customer user and claims / re-claims (tests/test_claim_clients.py).
 TBREST="tb-rest-client==4.4"
 make_venv .venv-tbrest "$TBREST" $TBREST
+# tb-mqtt-client 1.7.1: the newest release whose TBDeviceMqttClient speaks MQTT 3.1.1 (amqtt's
+# only version); 1.8+ speaks MQTT 5. Runs the claiming seed script (seeds/002_...) and
+# TBDeviceMqttClient.provision (tests/test_mqtt_seed_scripts.py). mmh3 up front: without it
+# the SDK pip-installs it when imported.
+TBMQTT="tb-mqtt-client==1.7.1 mmh3"
+make_venv .venv-tbmqtt "$TBMQTT" $TBMQTT
 # Debian's chromium for the dashboard's browser tests (Playwright drives it; `playwright
 # install` cannot download browsers here). Installed as root when missing; apt-get update
 # runs only if the first install attempt fails. Without it the browser tests skip.
