@@ -196,9 +196,15 @@ class DeviceService:
         await self.hub.bus.fire("attributes_updated", {"device_id": str(device.id), "scope": scope,
                                                        "values": values, "source": source})
 
-    async def delete_attributes(self, device: Device, scope: str, keys: list[str]) -> None:
+    async def delete_attributes(self, device: Device, scope: str, keys: list[str], source: str = "") -> None:
+        if scope not in Scope.ALL:
+            raise BadRequest(f"unknown attribute scope {scope!r}")
+        if not keys:
+            return
         await self.hub.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
                                       for k in keys])
+        await self.hub.bus.fire("attributes_deleted", {"device_id": str(device.id), "scope": scope,
+                                                       "keys": list(keys), "source": source})
 
     async def get_attributes(self, device: Device, scope: str, keys: list[str] | None = None) -> list[Attribute]:
         q = Attribute.filter(device_id=device.id, scope=scope)
