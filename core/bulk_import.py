@@ -8,6 +8,7 @@ credentials get a generated access token and form the pre-provisioned list that
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Callable
@@ -17,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.models import Device, DeviceCredentials, DeviceProfile, Scope, Tenant
+from gridlinks.core.credentials import replace_credentials_ops
+from gridlinks.core.devices import attribute_upsert, integrity_message, telemetry_ops
+from gridlinks.core.models import Device, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
+from gridlinks.core.writes import Update
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -82,7 +86,57 @@ class Mapping:
         return cls(columns, delimiter, bool(raw.get("update", True)), bool(raw.get("header", True)))
 
 
+@dataclass
+class _Line:
+    """One CSV line, parsed and checked, before anything is written."""
+
+    number: int
+    name: str
+    values: dict[str, str]
+    attributes: dict[str, dict[str, Any]]
+    telemetry: dict[str, Any]
+    cred_type: str | None
+    cred_fields: dict[str, str]
+
+
+def parse_line(number: int, row: list[str], mapping: Mapping) -> _Line:
+    if len(row) < len(mapping.columns):
+        raise BadRequest(f"expected {len(mapping.columns)} columns, found {len(row)}")
+    values: dict[str, str] = {}
+    attributes: dict[str, dict[str, Any]] = {Scope.SHARED: {}, Scope.SERVER: {}}
+    telemetry: dict[str, Any] = {}
+    cred_fields: dict[str, str] = {}
+    cred_type = None
+    for col, cell in zip(mapping.columns, row):
+        kind = col["type"]
+        cell = cell.strip()
+        if kind == "SHARED_ATTRIBUTE" and cell:
+            attributes[Scope.SHARED][col["key"]] = typed_value(cell)
+        elif kind == "SERVER_ATTRIBUTE" and cell:
+            attributes[Scope.SERVER][col["key"]] = typed_value(cell)
+        elif kind == "TIMESERIES" and cell:
+            telemetry[col["key"]] = typed_value(cell)
+        elif kind in _CREDENTIAL_COLUMNS and cell:
+            ctype, fname = _CREDENTIAL_COLUMNS[kind]
+            if cred_type and cred_type != ctype:
+                raise BadRequest("a line may carry only one type of credentials")
+            cred_type = ctype
+            cred_fields[fname] = cell
+        elif kind not in _KEYED and kind not in _CREDENTIAL_COLUMNS:
+            values[kind] = cell
+    name = values.get("NAME", "")
+    if not name:
+        raise BadRequest("device name is empty")
+    return _Line(number, name, values, attributes, telemetry, cred_type, cred_fields)
+
+
 class BulkImporter:
+    """Lines are parsed and checked in order, then written in chunks: each line is its
+    own atomic unit, and the units of a chunk are committed together by the storage's
+    group commit (one transaction for the chunk unless a line breaks a constraint)."""
+
+    CHUNK = 512
+
     def __init__(self, hub: "Hub"):
         self.hub = hub
 
@@ -90,109 +144,125 @@ class BulkImporter:
                   on_progress: Callable[[int, int], None] | None = None) -> ImportResult:
         rows = list(csv.reader(io.StringIO(text), delimiter=mapping.delimiter))
         first = 1 if mapping.header else 0
+        numbered = [(i + 1, row) for i, row in enumerate(rows) if i >= first and any(c.strip() for c in row)]
         result = ImportResult()
-        total = max(len(rows) - first, 0)
         profiles: dict[str, DeviceProfile] = {}
-        for index in range(first, len(rows)):
-            line_no = index + 1
-            row = rows[index]
-            if not any(cell.strip() for cell in row):
-                continue
-            try:
-                created = await self._import_row(tenant, row, mapping, default_profile, profiles)
-            except (HubError, ProvisionRefused) as exc:
-                result.errors += 1
-                result.errors_list.append(f"Line {line_no}: {exc}")
-            else:
-                if created:
+        done = 0
+        queue = numbered
+        while queue:
+            chunk, queue = self._take_chunk(queue, mapping, result)
+            outcomes = await self._write_chunk(tenant, chunk, mapping, default_profile, profiles)
+            for line, outcome in outcomes:
+                if isinstance(outcome, str):
+                    result.errors += 1
+                    result.errors_list.append(f"Line {line.number}: {outcome}")
+                elif outcome:
                     result.created += 1
                 else:
                     result.updated += 1
+            done = len(numbered) - len(queue)
             if on_progress:
-                on_progress(index - first + 1, total)
+                on_progress(done, len(numbered))
+        result.errors_list.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
         await self.hub.bus.fire("bulk_import_finished", {"outcome": "SUCCESS" if not result.errors else "PARTIAL",
                                                          "tenant_id": str(tenant.id), **result.to_json()})
         return result
+
+    def _take_chunk(self, queue, mapping: Mapping, result: ImportResult):
+        """Up to CHUNK parsed lines with distinct device names (a repeated name waits for
+        the next chunk, so it updates the device the earlier line created)."""
+        chunk: list[_Line] = []
+        names: set[str] = set()
+        rest = []
+        for index, (number, row) in enumerate(queue):
+            if len(chunk) >= self.CHUNK:
+                rest.extend(queue[index:])
+                break
+            try:
+                line = parse_line(number, row, mapping)
+            except HubError as exc:
+                result.errors += 1
+                result.errors_list.append(f"Line {number}: {exc}")
+                continue
+            if line.name in names:
+                rest.append((number, row))
+                continue
+            names.add(line.name)
+            chunk.append(line)
+        return chunk, rest
+
+    async def _write_chunk(self, tenant: Tenant, chunk: list[_Line], mapping: Mapping,
+                           default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile]):
+        existing = {d.name: d for d in await Device.filter(tenant=tenant, name__in=[line.name for line in chunk])}
+        units: list[tuple[_Line, list | str]] = []
+        for line in chunk:
+            try:
+                units.append((line, await self._line_ops(tenant, line, existing.get(line.name), mapping,
+                                                         default_profile, profiles)))
+            except (HubError, ProvisionRefused) as exc:
+                units.append((line, str(exc)))
+        writes = [self.hub.storage.write(ops) for _, ops in units if not isinstance(ops, str)]
+        results = iter(await asyncio.gather(*writes, return_exceptions=True))
+        outcomes = []
+        for line, ops in units:
+            if isinstance(ops, str):
+                outcomes.append((line, ops))
+                continue
+            error = next(results)
+            if isinstance(error, IntegrityError):
+                outcomes.append((line, integrity_message(error)))
+            elif isinstance(error, BaseException):
+                raise error
+            else:
+                outcomes.append((line, line.name not in existing))
+        return outcomes
 
     async def _profile(self, tenant: Tenant, name: str | None, default: DeviceProfile | None,
                        cache: dict[str, DeviceProfile]) -> DeviceProfile:
         if not name:
             if default is not None:
                 return default
-            profile = await DeviceProfile.filter(tenant=tenant, is_default=True).first()
-            if profile is None:
-                raise BadRequest("no TYPE column and the tenant has no default device profile")
-            return profile
+            if "" not in cache:
+                profile = await DeviceProfile.filter(tenant=tenant, is_default=True).first()
+                if profile is None:
+                    raise BadRequest("no TYPE column and the tenant has no default device profile")
+                cache[""] = profile
+            return cache[""]
         if name not in cache:
             profile = await DeviceProfile.get_or_none(tenant=tenant, name=name)
             # As in the reference, an unknown type creates a profile of that name.
             cache[name] = profile or await self.hub.profiles.create(tenant, name)
         return cache[name]
 
-    async def _import_row(self, tenant: Tenant, row: list[str], mapping: Mapping,
-                          default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile]) -> bool:
-        if len(row) < len(mapping.columns):
-            raise BadRequest(f"expected {len(mapping.columns)} columns, found {len(row)}")
-        values: dict[str, str] = {}
-        attributes: dict[str, dict[str, Any]] = {Scope.SHARED: {}, Scope.SERVER: {}}
-        telemetry: dict[str, Any] = {}
-        cred_fields: dict[str, str] = {}
-        cred_type = None
-        for col, cell in zip(mapping.columns, row):
-            kind = col["type"]
-            cell = cell.strip()
-            if kind == "SHARED_ATTRIBUTE" and cell:
-                attributes[Scope.SHARED][col["key"]] = typed_value(cell)
-            elif kind == "SERVER_ATTRIBUTE" and cell:
-                attributes[Scope.SERVER][col["key"]] = typed_value(cell)
-            elif kind == "TIMESERIES" and cell:
-                telemetry[col["key"]] = typed_value(cell)
-            elif kind in _CREDENTIAL_COLUMNS and cell:
-                ctype, fname = _CREDENTIAL_COLUMNS[kind]
-                if cred_type and cred_type != ctype:
-                    raise BadRequest("a line may carry only one type of credentials")
-                cred_type = ctype
-                cred_fields[fname] = cell
-            else:
-                values[kind] = cell
-        name = values.get("NAME", "")
-        if not name:
-            raise BadRequest("device name is empty")
+    async def _line_ops(self, tenant: Tenant, line: _Line, device: Device | None, mapping: Mapping,
+                        default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile]) -> list:
         spec = None
-        if cred_type:
+        if line.cred_type:
             spec = await self.hub.credentials.spec_for_request(
-                ProvisionRequest(name, "", "", cred_type, cred_fields))
-        profile = await self._profile(tenant, values.get("TYPE"), default_profile, profiles)
+                ProvisionRequest(line.name, "", "", line.cred_type, line.cred_fields))
+        profile = await self._profile(tenant, line.values.get("TYPE"), default_profile, profiles)
+        values = line.values
         is_gateway = values.get("IS_GATEWAY", "").lower() == "true"
-        device = await Device.get_or_none(tenant=tenant, name=name)
-        if device is not None and not mapping.update:
+        if device is None:
+            device_id, ops = self.hub.devices.create_ops(
+                tenant.id, profile, line.name, spec or await self.hub.credentials.default_spec(),
+                label=values.get("LABEL", ""), description=values.get("DESCRIPTION", ""), is_gateway=is_gateway)
+        elif not mapping.update:
             raise BadRequest("Device with such name already exists!")
-        devices = self.hub.devices
-        try:
-            # One line, one transaction: a bad line leaves nothing behind.
-            async with self.hub.storage.transaction() as tx:
-                created = device is None
-                if created:
-                    device = await devices.create(tenant, profile, name, label=values.get("LABEL", ""),
-                                                  is_gateway=is_gateway, credentials=spec, conn=tx)
-                    device.description = values.get("DESCRIPTION", "")
-                else:
-                    device.profile = profile
-                    device.type = profile.name
-                    for key, attr in (("LABEL", "label"), ("DESCRIPTION", "description")):
-                        if key in values:
-                            setattr(device, attr, values[key])
-                    if "IS_GATEWAY" in values:
-                        device.is_gateway = is_gateway
-                    if spec is not None:
-                        await DeviceCredentials.filter(device_id=device.id).using_db(tx).delete()
-                        await self.hub.credentials.store(device, spec, tx)
-                await device.save(using_db=tx)
-                for scope, attrs in attributes.items():
-                    if attrs:
-                        await devices.set_attributes(device, scope, attrs, conn=tx, source="bulk_import")
-                if telemetry:
-                    await devices.save_telemetry(device, telemetry, conn=tx)
-        except IntegrityError:
-            raise BadRequest("Device credentials are already assigned to another device!") from None
-        return created
+        else:
+            device_id = device.id
+            changes: dict[str, Any] = {"profile_id": profile.id, "type": profile.name}
+            for key, attr in (("LABEL", "label"), ("DESCRIPTION", "description")):
+                if key in values:
+                    changes[attr] = values[key]
+            if "IS_GATEWAY" in values:
+                changes["is_gateway"] = is_gateway
+            ops = [Update(Device, changes, {"id": device_id})]
+            if spec is not None:
+                ops += replace_credentials_ops(device_id, spec)
+        ts = now_ms()
+        for scope, attrs in line.attributes.items():
+            ops += [attribute_upsert(device_id, scope, k, v, ts) for k, v in attrs.items()]
+        if line.telemetry:
+            ops += telemetry_ops(device_id, [(ts, line.telemetry)])
+        return ops

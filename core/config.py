@@ -81,6 +81,7 @@ class HubSettings(Settings):
     sqlite_synchronous: str = "NORMAL"
     log_level: str = "INFO"
     max_payload_bytes: int = 65536
+    profile_cache_s: float = 5.0
     plugins: list[str] = Field(default_factory=lambda: list(DEFAULT_PLUGINS))
     auth: AuthSettings = Field(default_factory=AuthSettings)
     claim: ClaimSettings = Field(default_factory=ClaimSettings)

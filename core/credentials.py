@@ -3,14 +3,26 @@ finding the device a connecting client's credentials belong to."""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.models import Device, DeviceCredentials
 from gridlinks.core.types import (CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest,
                                   RestrictedSession)
+from gridlinks.core.writes import Delete, Insert, Op
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
+
+
+def credentials_insert(device_id: Any, spec: CredentialSpec) -> Insert:
+    """The write that stores ``spec`` for a device (part of a larger atomic unit)."""
+    return Insert(DeviceCredentials, {"id": uuid.uuid4(), "device_id": device_id, "credentials_type": spec.type,
+                                      "credentials_id": spec.id, "credentials_value": spec.value})
+
+
+def replace_credentials_ops(device_id: Any, spec: CredentialSpec) -> list[Op]:
+    return [Delete(DeviceCredentials, {"device_id": device_id}), credentials_insert(device_id, spec)]
 
 
 class CredentialService:
@@ -58,16 +70,10 @@ class CredentialService:
     async def for_device(self, device: Device) -> DeviceCredentials | None:
         return await DeviceCredentials.get_or_none(device_id=device.id)
 
-    @staticmethod
-    async def store(device: Device, spec: CredentialSpec, conn: Any = None) -> DeviceCredentials:
-        return await DeviceCredentials.create(device=device, credentials_type=spec.type,
-                                              credentials_id=spec.id, credentials_value=spec.value,
-                                              using_db=conn)
-
     async def replace(self, device: Device, spec: CredentialSpec) -> DeviceCredentials:
-        async with self.hub.storage.transaction() as conn:
-            await DeviceCredentials.filter(device_id=device.id).using_db(conn).delete()
-            creds = await self.store(device, spec, conn)
+        """Swap a device's credentials atomically (certificate rotation, admin reset)."""
+        await self.hub.storage.write(replace_credentials_ops(device.id, spec))
+        creds = await DeviceCredentials.get(device_id=device.id)
         await self.hub.bus.fire("credentials_issued", {"device_id": str(device.id), "device_name": device.name,
                                                        "credentials_type": spec.type})
         return creds

@@ -15,7 +15,9 @@ from tortoise.exceptions import IntegrityError
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
 from gridlinks.core.paging import Page, page_of
+from gridlinks.core.credentials import credentials_insert
 from gridlinks.core.types import CredentialSpec
+from gridlinks.core.writes import Delete, Insert, Op, Upsert
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -60,31 +62,71 @@ def parse_telemetry(payload: Any) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
+def integrity_message(exc: Exception) -> str:
+    """The reference's message for the uniqueness rule a device write broke."""
+    if "credentials" in str(exc).lower():
+        return "Device credentials are already assigned to another device!"
+    return DUPLICATE_DEVICE
+
+
+def attribute_upsert(device_id: Any, scope: str, key: str, value: Any, ts: int | None = None,
+                     insert_only: bool = False) -> Insert | Upsert:
+    """Set one attribute. ``insert_only``: fail (IntegrityError) if it already exists,
+    which is how "provision once" is enforced by the database."""
+    values = {"device_id": device_id, "scope": scope, "key": key, "boxed": wrap(value),
+              "last_update_ms": ts or now_ms()}
+    if insert_only:
+        return Insert(Attribute, values)
+    return Upsert(Attribute, values, conflict=("device_id", "scope", "key"), update=("boxed", "last_update_ms"))
+
+
+def telemetry_ops(device_id: Any, entries: list[tuple[int, dict[str, Any]]]) -> list[Op]:
+    """Time-series rows plus latest-value upserts that never move a key back in time."""
+    ops: list[Op] = [Insert(TimeseriesValue, {"device_id": device_id, "key": k, "ts": ts, "boxed": wrap(v)})
+                     for ts, values in entries for k, v in values.items()]
+    latest: dict[str, tuple[int, Any]] = {}
+    for ts, values in entries:
+        for k, v in values.items():
+            if k not in latest or ts >= latest[k][0]:
+                latest[k] = (ts, v)
+    ops += [Upsert(LatestValue, {"device_id": device_id, "key": k, "ts": ts, "boxed": wrap(v)},
+                   conflict=("device_id", "key"), update=("ts", "boxed"), newer="ts")
+            for k, (ts, v) in latest.items()]
+    return ops
+
+
 class DeviceService:
     def __init__(self, hub: "Hub"):
         self.hub = hub
 
     # -- people's side ------------------------------------------------------------
 
-    async def create(self, tenant: Tenant, profile: DeviceProfile, name: str, *, type: str | None = None,
-                     label: str = "", is_gateway: bool = False, credentials: CredentialSpec | None = None,
-                     conn: Any = None) -> Device:
-        """A device with credentials (a generated access token unless given), atomically."""
+    def create_ops(self, tenant_id: Any, profile: DeviceProfile, name: str, spec: CredentialSpec, *,
+                   device_id: uuid.UUID | None = None, type: str | None = None, label: str = "",
+                   description: str = "", is_gateway: bool = False) -> tuple[uuid.UUID, list[Op]]:
+        """The atomic unit that creates a device with its credentials."""
         name = (name or "").strip()
         if not name:
             raise BadRequest("a device needs a name")
+        device_id = device_id or uuid.uuid4()
+        return device_id, [
+            Insert(Device, {"id": device_id, "tenant_id": tenant_id, "profile_id": profile.id, "name": name,
+                            "type": type or profile.name, "label": label or "", "description": description or "",
+                            "is_gateway": is_gateway}),
+            credentials_insert(device_id, spec),
+        ]
+
+    async def create(self, tenant: Tenant, profile: DeviceProfile, name: str, *, type: str | None = None,
+                     label: str = "", is_gateway: bool = False, credentials: CredentialSpec | None = None) -> Device:
+        """A device with credentials (a generated access token unless given), atomically."""
         spec = credentials or await self.hub.credentials.default_spec()
+        device_id, ops = self.create_ops(tenant.id, profile, name, spec, type=type, label=label,
+                                         is_gateway=is_gateway)
         try:
-            async with self.hub.storage.atomic(conn) as tx:
-                device = await Device.create(tenant=tenant, profile=profile, name=name, type=type or profile.name,
-                                             label=label or "", is_gateway=is_gateway, using_db=tx)
-                await self.hub.credentials.store(device, spec, tx)
-        except IntegrityError:
-            if conn is not None:
-                raise  # the caller's transaction is spoilt; it decides what to report
-            if await Device.filter(tenant=tenant, name=name).exists():
-                raise Conflict(DUPLICATE_DEVICE) from None
-            raise Conflict("Device credentials are already assigned to another device!") from None
+            await self.hub.storage.write(ops)
+        except IntegrityError as exc:
+            raise Conflict(integrity_message(exc)) from None
+        device = await Device.get(id=device_id)
         await self.hub.bus.fire("device_created", {"device_id": str(device.id), "device_name": device.name,
                                                    "tenant_id": str(tenant.id)})
         return device
@@ -143,35 +185,26 @@ class DeviceService:
 
     # -- attributes -----------------------------------------------------------------
 
-    async def set_attributes(self, device: Device, scope: str, values: Any, conn: Any = None,
-                             source: str = "") -> None:
+    async def set_attributes(self, device: Device, scope: str, values: Any, source: str = "") -> None:
         if scope not in Scope.ALL:
             raise BadRequest(f"unknown attribute scope {scope!r}")
         values = _check_kv(values, "attributes")
         if not values:
             return
-        async with self.hub.storage.atomic(conn) as tx:
-            await self._upsert_attributes(device, scope, values, now_ms(), tx)
+        ts = now_ms()
+        await self.hub.storage.write([attribute_upsert(device.id, scope, k, v, ts) for k, v in values.items()])
         await self.hub.bus.fire("attributes_updated", {"device_id": str(device.id), "scope": scope,
                                                        "values": values, "source": source})
 
-    @staticmethod
-    async def _upsert_attributes(device: Device, scope: str, values: dict[str, Any], ts: int, conn: Any) -> None:
-        existing = set(await Attribute.filter(device_id=device.id, scope=scope, key__in=list(values))
-                       .using_db(conn).values_list("key", flat=True))
-        for key, value in values.items():
-            if key in existing:
-                await Attribute.filter(device_id=device.id, scope=scope, key=key).using_db(conn).update(
-                    boxed=wrap(value), last_update_ms=ts)
-            else:
-                await Attribute.create(device_id=device.id, scope=scope, key=key, boxed=wrap(value),
-                                       last_update_ms=ts, using_db=conn)
-
-    async def delete_attributes(self, device: Device, scope: str, keys: list[str], conn: Any = None) -> int:
-        q = Attribute.filter(device_id=device.id, scope=scope, key__in=keys)
-        if conn is not None:
-            q = q.using_db(conn)
-        return await q.delete()
+    async def delete_attributes(self, device: Device, scope: str, keys: list[str], source: str = "") -> None:
+        if scope not in Scope.ALL:
+            raise BadRequest(f"unknown attribute scope {scope!r}")
+        if not keys:
+            return
+        await self.hub.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
+                                      for k in keys])
+        await self.hub.bus.fire("attributes_deleted", {"device_id": str(device.id), "scope": scope,
+                                                       "keys": list(keys), "source": source})
 
     async def get_attributes(self, device: Device, scope: str, keys: list[str] | None = None) -> list[Attribute]:
         q = Attribute.filter(device_id=device.id, scope=scope)
@@ -201,28 +234,11 @@ class DeviceService:
 
     # -- telemetry ------------------------------------------------------------------
 
-    async def save_telemetry(self, device: Device, payload: Any, conn: Any = None) -> int:
-        entries = parse_telemetry(payload)
-        rows = [TimeseriesValue(device_id=device.id, key=k, ts=ts, boxed=wrap(v))
-                for ts, values in entries for k, v in values.items()]
-        latest: dict[str, tuple[int, Any]] = {}
-        for ts, values in entries:
-            for k, v in values.items():
-                if k not in latest or ts >= latest[k][0]:
-                    latest[k] = (ts, v)
-        async with self.hub.storage.atomic(conn) as tx:
-            if rows:
-                await TimeseriesValue.bulk_create(rows, using_db=tx)
-            existing = {r.key: r for r in await LatestValue.filter(device_id=device.id, key__in=list(latest))
-                        .using_db(tx)}
-            for key, (ts, value) in latest.items():
-                row = existing.get(key)
-                if row is None:
-                    await LatestValue.create(device_id=device.id, key=key, ts=ts, boxed=wrap(value), using_db=tx)
-                elif ts >= row.ts:
-                    await LatestValue.filter(id=row.id).using_db(tx).update(ts=ts, boxed=wrap(value))
-        await self.hub.bus.fire("telemetry_saved", {"device_id": str(device.id), "keys": sorted(latest)})
-        return len(rows)
+    async def save_telemetry(self, device: Device, payload: Any) -> int:
+        ops = telemetry_ops(device.id, parse_telemetry(payload))
+        await self.hub.storage.write(ops)
+        await self.hub.bus.fire("telemetry_saved", {"device_id": str(device.id)})
+        return len(ops)
 
     async def latest_telemetry(self, device: Device, keys: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         q = LatestValue.filter(device_id=device.id)

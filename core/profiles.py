@@ -6,6 +6,7 @@ profiles, enforced by the database; a duplicate gets the reference's message.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,26 @@ DISABLED = "DISABLED"
 class ProfileService:
     def __init__(self, hub: "Hub"):
         self.hub = hub
+        # provision key -> (expiry, profile). Every provisioning request starts with this
+        # lookup; changes made by this process drop the cache at once, changes made by
+        # another process (the CLI) are seen within ``profile_cache_s``.
+        self._by_key: dict[str, tuple[float, DeviceProfile]] = {}
+
+    async def by_provision_key(self, key: str) -> DeviceProfile | None:
+        now = time.monotonic()
+        hit = self._by_key.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        profile = await DeviceProfile.get_or_none(provision_key=key)
+        ttl = self.hub.settings.profile_cache_s
+        if profile is not None and ttl > 0:
+            if len(self._by_key) > 10_000:
+                self._by_key.clear()
+            self._by_key[key] = (now + ttl, profile)
+        return profile
+
+    def _forget(self) -> None:
+        self._by_key.clear()
 
     def _check_type(self, provision_type: str) -> None:
         if provision_type not in self.hub.provision_strategies:
@@ -61,6 +82,7 @@ class ProfileService:
                                                  is_default=is_default)
         except IntegrityError:
             raise Conflict(self._which_duplicate(key)) from None
+        self._forget()
         await self.hub.bus.fire("profile_saved", {"profile_id": str(profile.id), "name": profile.name})
         return profile
 
@@ -89,6 +111,7 @@ class ProfileService:
         except IntegrityError:
             raise Conflict(DUPLICATE_KEY if await DeviceProfile.filter(
                 provision_key=profile.provision_key).exclude(id=profile.id).exists() else DUPLICATE_NAME) from None
+        self._forget()
         await self.hub.bus.fire("profile_saved", {"profile_id": str(profile.id), "name": profile.name})
         return profile
 
@@ -115,6 +138,7 @@ class ProfileService:
         if await Device.filter(profile_id=profile.id).exists():
             raise BadRequest("The device profile referenced by the devices cannot be deleted!")
         await profile.delete()
+        self._forget()
 
     async def page(self, tenant_id: uuid.UUID, page: int, page_size: int, text_search: str | None) -> Page:
         q = DeviceProfile.filter(tenant_id=tenant_id)

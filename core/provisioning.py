@@ -11,12 +11,16 @@ nothing behind. Why a request failed goes to the audit log, never to the device.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Attribute, Device, DeviceProfile, Scope, wrap
+from gridlinks.core.credentials import credentials_insert
+from gridlinks.core.devices import attribute_upsert
+from gridlinks.core.models import Attribute, Device, DeviceCredentials, DeviceProfile, Scope
+from gridlinks.core.writes import Insert
 from gridlinks.core.profiles import DISABLED
 from gridlinks.core.tokens import random_alnum, secrets_equal
 from gridlinks.core.types import ProvisionPlan, ProvisionRefused, ProvisionRequest
@@ -90,7 +94,7 @@ class ProvisioningService:
         if not request.key or not request.secret:
             reason = "provision key or secret is empty"
         else:
-            profile = await DeviceProfile.get_or_none(provision_key=request.key)
+            profile = await self.hub.profiles.by_provision_key(request.key)
             if profile is None:
                 reason = "no profile has this provision key"
             elif not secrets_equal(request.secret, profile.provision_secret):
@@ -104,48 +108,49 @@ class ProvisioningService:
 
     async def _execute(self, request: ProvisionRequest, profile: DeviceProfile, plan: ProvisionPlan) -> dict[str, Any]:
         creds_service = self.hub.credentials
-        credentials = spec = None
+        credentials = None
         if plan.existing_device is None:
             spec = await creds_service.spec_for_request(request)
         else:
             credentials = await creds_service.for_device(plan.existing_device)
-            if credentials is None:
-                spec = await creds_service.default_spec()
+            spec = None if credentials is not None else await creds_service.default_spec()
+        # Device, credentials and provisionState: one atomic unit, acknowledged after commit.
+        ops: list = []
+        if plan.existing_device is not None:
+            device_id, device_name = plan.existing_device.id, plan.existing_device.name
+        else:
+            device_id, device_name = uuid.uuid4(), plan.new_device_name or random_alnum()
+            ops.append(Insert(Device, {"id": device_id, "tenant_id": profile.tenant_id, "profile_id": profile.id,
+                                       "name": device_name, "type": profile.name, "is_gateway": request.gateway}))
+        if spec is not None:
+            ops.append(credentials_insert(device_id, spec))
+            credentials = DeviceCredentials(device_id=device_id, credentials_type=spec.type,
+                                            credentials_id=spec.id, credentials_value=spec.value)
+        ops.append(attribute_upsert(device_id, Scope.SERVER, PROVISION_STATE, PROVISIONED, insert_only=True))
         try:
-            async with self.hub.storage.transaction() as tx:
-                if plan.existing_device is not None:
-                    device = plan.existing_device
-                    if credentials is None:
-                        credentials = await creds_service.store(device, spec, tx)
-                else:
-                    name = plan.new_device_name or random_alnum()
-                    device = await Device.create(tenant_id=profile.tenant_id, profile=profile, name=name,
-                                                 type=profile.name, is_gateway=request.gateway, using_db=tx)
-                    credentials = await creds_service.store(device, spec, tx)
-                await Attribute.create(device_id=device.id, scope=Scope.SERVER, key=PROVISION_STATE,
-                                       boxed=wrap(PROVISIONED), using_db=tx)
+            await self.hub.storage.write(ops)
         except IntegrityError as exc:
             raise ProvisionRefused(self._integrity_reason(plan, exc)) from None
-        event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device.id),
-                 "device_name": device.name, "transport": request.transport, "profile": profile.name,
+        event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device_id),
+                 "device_name": device_name, "transport": request.transport, "profile": profile.name,
                  "credentials_type": credentials.credentials_type}
         await self.hub.bus.fire("device_provisioned", event)
         return {
             "credentialsValue": creds_service.response_value(credentials),
             "credentialsType": credentials.credentials_type,
             "status": "SUCCESS",
-            "deviceId": str(device.id),
-            "deviceName": device.name,
+            "deviceId": str(device_id),
+            "deviceName": device_name,
         }
 
     @staticmethod
     def _integrity_reason(plan: ProvisionPlan, exc: Exception) -> str:
-        if plan.existing_device is not None:
-            return "device was provisioned concurrently"
         text = str(exc).lower()
         if "credentials" in text:
             return "requested credentials are already in use"
-        return "a device with this name already exists, or the credentials are in use"
+        if plan.existing_device is not None or "attribute" in text:
+            return "device is already provisioned"
+        return "a device with this name already exists"
 
     async def _failed(self, request: ProvisionRequest, profile: DeviceProfile | None, reason: str,
                       status: str = "FAILURE") -> None:

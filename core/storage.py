@@ -12,8 +12,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Sequence
-from contextlib import asynccontextmanager
-from typing import Any
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +21,7 @@ from tortoise.transactions import in_transaction
 
 from gridlinks.core.errors import StartupError
 from gridlinks.core.migrations import MIGRATIONS, Migration
+from gridlinks.core.writes import Op, PostgresUnitWriter, SqliteGroupWriter
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,7 @@ class Storage:
         self.migrations = migrations
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
         self._ctx: TortoiseContext | None = None
+        self.writer: SqliteGroupWriter | PostgresUnitWriter | None = None
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -91,6 +91,14 @@ class Storage:
         except Exception:
             await self.close()
             raise
+        client = self.connection()
+        self.writer = SqliteGroupWriter(client) if self.dialect == "sqlite" else PostgresUnitWriter(client)
+        self.writer.start()
+
+    async def write(self, ops: Sequence[Op]) -> None:
+        """Commit ``ops`` atomically (group commit, see :mod:`gridlinks.core.writes`);
+        returns once they are durable, raises IntegrityError if they break a constraint."""
+        await self.writer.write(ops)
 
     @property
     def safe_url(self) -> str:
@@ -101,6 +109,9 @@ class Storage:
         return self.url
 
     async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
+            self.writer = None
         if self._ctx is not None:
             await self._ctx.close_connections()
             try:
@@ -116,16 +127,6 @@ class Storage:
     def transaction(self):
         """``async with storage.transaction():`` - all writes inside commit or none do."""
         return in_transaction("default")
-
-    @asynccontextmanager
-    async def atomic(self, conn: Any = None):
-        """Join the caller's transaction ``conn`` if there is one, else open a new one, so a
-        service method is atomic alone and also part of a larger unit (a CSV line)."""
-        if conn is not None:
-            yield conn
-        else:
-            async with self.transaction() as tx:
-                yield tx
 
     async def _table_exists(self, name: str) -> bool:
         conn = self.connection()

@@ -1,22 +1,20 @@
 """ALLOW_CREATE_NEW_DEVICES: any device that knows the profile's key and secret may
-create itself, as long as no device of that name exists yet (in any profile). The
-uniqueness check here gives a clear audit reason; the database constraint settles races."""
+create itself, as long as no device of that name exists yet (in any profile). That rule
+is the database's unique (tenant, name) constraint: checking first would cost a query
+per request and still race, so the insert itself decides (audit reason: "a device with
+this name already exists")."""
 
 from __future__ import annotations
 
 from gridlinks.core import hookimpl
-from gridlinks.core.models import Device
-from gridlinks.core.types import ProvisionPlan, ProvisionRefused
+from gridlinks.core.types import ProvisionPlan
 
 
 class AllowCreateStrategy:
     name = "ALLOW_CREATE_NEW_DEVICES"
 
     async def plan(self, request, profile):
-        name = (request.device_name or "").strip() or None
-        if name is not None and await Device.filter(tenant_id=profile.tenant_id, name=name).exists():
-            raise ProvisionRefused("a device with this name already exists")
-        return ProvisionPlan(new_device_name=name)
+        return ProvisionPlan(new_device_name=(request.device_name or "").strip() or None)
 
 
 @hookimpl

@@ -1,0 +1,168 @@
+"""What every benchmark scenario needs: free loopback ports, a hub (or a bare baseline
+server) in its own process pinned to one core, the load generator pinned to the other,
+and memory readings. Nothing here talks to anything but 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+SERVER_CPU = "0"
+LOAD_CPU = "1" if (os.cpu_count() or 1) > 1 else "0"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cmd: list[str], cpu: str) -> list[str]:
+    """Pin a process to one core when taskset exists, so server and load do not share."""
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", cpu, *cmd] if taskset else cmd
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@dataclass
+class HubProcess:
+    proc: subprocess.Popen
+    data_dir: Path
+    ports: dict[str, int]
+    key: str
+    secret: str
+    admin_password: str
+    log: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.ports['http']}"
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.proc.pid)
+
+
+def hub_env(ports: dict[str, int], data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
+    env.update({"GRIDLINKS_BIND": "127.0.0.1", "GRIDLINKS_DATA_DIR": str(data_dir),
+                "GRIDLINKS_HTTP_PORT": str(ports["http"]), "GRIDLINKS_MQTT_PORT": str(ports["mqtt"]),
+                "GRIDLINKS_MQTTS_PORT": str(ports["mqtts"]), "GRIDLINKS_COAP_PORT": str(ports["coap"]),
+                "GRIDLINKS_LOG_LEVEL": "WARNING"})
+    env.update(extra or {})
+    return env
+
+
+def _value_after(text: str, label: str) -> str:
+    match = re.search(rf"{label}:\s+(\S+)", text)
+    if not match:
+        raise RuntimeError(f"{label} not found in: {text}")
+    return match.group(1)
+
+
+@contextmanager
+def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None):
+    """A hub started by `gridlinks run` on free ports, pinned to the server core."""
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="gridlinks-bench-")
+        data_dir = Path(tmp.name)
+    ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
+    env = hub_env(ports, data_dir, extra_env)
+    init = subprocess.run([str(VENV_BIN / "gridlinks"), "init"], env=env, capture_output=True, text=True, check=True)
+    log = data_dir / "hub.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(pinned([str(VENV_BIN / "gridlinks"), "run"], SERVER_CPU), env=env,
+                                stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
+        yield HubProcess(proc, data_dir, ports, _value_after(init.stdout, "provision key"),
+                         _value_after(init.stdout, "provision secret"), _value_after(init.stdout, "password"), log)
+    finally:
+        stop(proc)
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def python_server(script: Path, *args: str):
+    """A baseline server script run by this interpreter, pinned to the server core.
+    The script prints 'ready' once listening."""
+    proc = subprocess.Popen(pinned([sys.executable, str(script), *args], SERVER_CPU), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        if "ready" not in line:
+            raise RuntimeError(f"{script.name} did not start: {line}{proc.stdout.read()}")
+        yield proc
+    finally:
+        stop(proc)
+
+
+@dataclass
+class Measurement:
+    """One scenario's figures: throughput and latency percentiles (ms)."""
+
+    rate: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    count: int = 0
+    errors: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"rate": round(self.rate, 1), "p50_ms": _r(self.p50_ms), "p99_ms": _r(self.p99_ms),
+                "count": self.count, "errors": self.errors, **self.extra}
+
+
+def _r(v):
+    return None if v is None else round(v, 2)
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    return sorted_values[index]
