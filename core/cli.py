@@ -38,8 +38,10 @@ CSV_HEADERS = {"name": "NAME", "type": "TYPE", "label": "LABEL", "description": 
                "mqtt_client_id": "MQTT_CLIENT_ID", "mqtt_user_name": "MQTT_USER_NAME", "mqtt_password": "MQTT_PASSWORD"}
 CSV_PREFIXES = {"shared:": "SHARED_ATTRIBUTE", "server:": "SERVER_ATTRIBUTE", "ts:": "TIMESERIES"}
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: keys and secrets stay on one line, whatever the terminal width, so they
+# can be copied (and parsed) as printed.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def load_config(args: argparse.Namespace) -> HubConfig:

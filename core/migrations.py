@@ -37,6 +37,14 @@ async def _initial(conn: "BaseDBAsyncClient", dialect: str) -> None:
     """Version 1 is the schema the models generate; nothing to alter."""
 
 
+async def _device_list_index(conn: "BaseDBAsyncClient", dialect: str) -> None:
+    from gridlinks.core.models import DEVICE_LIST_INDEX
+
+    await conn.execute_script(
+        f"CREATE INDEX IF NOT EXISTS {DEVICE_LIST_INDEX} ON device (tenant_id, created_ms, id)")
+
+
 MIGRATIONS: Sequence[Migration] = (
     Migration(1, "initial schema", _initial),
+    Migration(2, "device list index (tenant, created, id)", _device_list_index),
 )

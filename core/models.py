@@ -12,7 +12,10 @@ Plugins that need tables of their own register model modules through the
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
+
+DEVICE_LIST_INDEX = "idx_device_tenant_created_id"
 
 
 def wrap(value):
@@ -138,6 +141,9 @@ class Device(Model):
     class Meta:
         table = "device"
         unique_together = (("tenant", "name"),)
+        # The device list's order (newest first, keyset-paginated): without it SQLite
+        # sorts a whole tenant for every page. Added to older databases by migration 2.
+        indexes = (Index(fields=("tenant_id", "created_ms", "id"), name=DEVICE_LIST_INDEX),)
 
 
 class DeviceCredentials(Model):

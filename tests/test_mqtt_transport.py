@@ -307,3 +307,20 @@ async def test_own_certificate_is_used_and_kept(tmp_path):
     key.unlink()
     with pytest.raises(StartupError, match="missing"):
         await Hub(hub_config(tmp_path / "data2", mqtt={"cert_file": str(cert), "key_file": str(key)})).start()
+
+
+async def test_acknowledged_publishes_are_kept_when_the_client_disconnects(hub):
+    """A device that publishes and hangs up at once loses nothing it was told was received."""
+    from gridlinks.core.models import TimeseriesValue
+
+    token, device_id = await device(hub, "burst-1")
+    client, _ = await MqttWire.connect(hub.mqtt_port, username=token)
+    for i in range(20):
+        await client.publish("v1/devices/me/telemetry", json.dumps({"n": i}), qos=1)
+    await client.close()
+    for _ in range(100):  # bounded: up to 10 s
+        if await TimeseriesValue.filter(device_id=device_id, key="n").count() == 20:
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(await TimeseriesValue.filter(device_id=device_id, key="n").values_list("boxed", flat=True),
+                  key=lambda b: b["v"]) == [{"v": i} for i in range(20)]

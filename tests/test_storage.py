@@ -95,5 +95,5 @@ async def test_upgrade_keeps_data_and_applies_pending_migrations_once(db_url, tm
         await store.close()
     assert len(calls) == 1
     if db_url is None:
-        backups = list((tmp_path / "backups").glob("hub.v1.*.db"))
+        backups = list((tmp_path / "backups").glob(f"hub.v{MIGRATIONS[-1].version}.*.db"))
         assert len(backups) == 1

@@ -103,7 +103,7 @@ class MqttGate:
     async def on_publish(self, conn: Connection, topic: str, payload: bytes) -> None:
         """Handle one publish; called in arrival order, and handled one at a time per session."""
         policy = conn.policy
-        if policy is None or conn.closed:
+        if policy is None or conn.refused:
             return
         if not policy.may_publish(topic):
             conn.close(f"publish to {topic!r} is not allowed in a {policy.name} session")
@@ -117,7 +117,7 @@ class MqttGate:
         conn.pending += 1
         try:
             async with conn.lock:
-                if not conn.closed:
+                if not conn.refused:
                     await _end_on_error(conn, policy.handle(conn, topic, payload))
         finally:
             conn.pending -= 1

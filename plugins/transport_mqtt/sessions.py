@@ -94,6 +94,11 @@ class Connection:
         self.policy: Policy | None = None
         self.subscriptions: dict[str, int] = {}
         self.closed = False
+        # Set when the hub ended the session for a reason (a topic it may not use, bad
+        # input): publishes still queued behind it are dropped. A client that simply
+        # disconnects only sets ``closed``: what it published before, and was
+        # acknowledged, is still handled.
+        self.refused = False
         self.pending = 0
         self.max_pending = 100
         self.lock = asyncio.Lock()
@@ -131,6 +136,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self.refused = True
         log.info("MQTT session %s (%s) closed: %s", self.client_id, self.policy.name if self.policy else "-", reason)
         self.link.close(self)
 

@@ -17,7 +17,6 @@ from aiohttp import web
 
 from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, TooManyAttempts,
                                    Unauthorized)
-from gridlinks.web.dashboard.device_list import ensure_list_index
 from gridlinks.web.dashboard.pages import PUBLIC, PageRegistry
 from gridlinks.web.dashboard.render import pretty_json, render, ts_text, url
 from gridlinks.web.dashboard.session import CSRF_FIELD, CSRF_HEADER, csrf_for, csrf_ok, session_token
@@ -127,12 +126,8 @@ def build_app(hub, settings, pages: PageRegistry, client_max_size: int) -> web.A
             resource.add_route(method, page.handler)
     app.router.add_static("/static", STATIC, name="static")
 
-    async def on_startup(_app: web.Application) -> None:
-        await ensure_list_index(hub.storage)
-
     async def on_shutdown(_app: web.Application) -> None:
         st.stopping.set()  # live feeds end, so the server can close without waiting for them
 
-    app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     return app

@@ -62,14 +62,8 @@ class DevicePage:
     total_capped: bool
 
 
-# The list's sort order, indexed; the core models index (tenant, name) and created_ms
-# alone, which leave SQLite sorting the whole tenant for every page. Created at start-up,
-# IF NOT EXISTS, the same statement on SQLite and PostgreSQL.
-LIST_INDEX = "CREATE INDEX IF NOT EXISTS idx_device_tenant_created_id ON device (tenant_id, created_ms, id)"
-
-
-async def ensure_list_index(storage) -> None:
-    await storage.connection().execute_script(LIST_INDEX)
+# The list's sort order (tenant, created_ms, id) is indexed by the core models
+# (gridlinks.core.models.DEVICE_LIST_INDEX), so a page never sorts the whole tenant.
 
 
 def _filtered(tenant_id: uuid.UUID, flt: DeviceFilter):
