@@ -6,6 +6,7 @@ attributes fires ``attributes_updated`` so transports can push it to a subscribe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -234,11 +235,14 @@ class DeviceService:
 
     # -- telemetry ------------------------------------------------------------------
 
-    async def save_telemetry(self, device: Device, payload: Any) -> int:
-        ops = telemetry_ops(device.id, parse_telemetry(payload))
-        await self.hub.storage.write(ops)
-        await self.hub.bus.fire("telemetry_saved", {"device_id": str(device.id)})
-        return len(ops)
+    def queue_telemetry(self, device: Device, payload: Any) -> "asyncio.Future":
+        """Validate now (BadRequest on a bad payload) and queue the rows; the future
+        resolves at commit. Rows of one device commit in the order they were queued."""
+        return self.hub.storage.submit(telemetry_ops(device.id, parse_telemetry(payload)))
+
+    async def save_telemetry(self, device: Device, payload: Any) -> None:
+        """Store telemetry and return once it is committed (HTTP and CoAP acknowledge after this)."""
+        await self.queue_telemetry(device, payload)
 
     async def latest_telemetry(self, device: Device, keys: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         q = LatestValue.filter(device_id=device.id)

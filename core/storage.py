@@ -8,6 +8,7 @@ open hub per process the rule, which the storage enforces.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -94,6 +95,11 @@ class Storage:
         client = self.connection()
         self.writer = SqliteGroupWriter(client) if self.dialect == "sqlite" else PostgresUnitWriter(client)
         self.writer.start()
+
+    def submit(self, ops: Sequence[Op]) -> "asyncio.Future":
+        """Queue ``ops`` without waiting; the returned future resolves at commit. For a
+        stream whose sender is not waiting for each commit (MQTT telemetry)."""
+        return self.writer.submit(ops)
 
     async def write(self, ops: Sequence[Op]) -> None:
         """Commit ``ops`` atomically (group commit, see :mod:`gridlinks.core.writes`);

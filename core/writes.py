@@ -171,15 +171,19 @@ class SqliteGroupWriter:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def write(self, ops: Sequence[Op]) -> None:
-        if not ops:
-            return
+    def submit(self, ops: Sequence[Op]) -> asyncio.Future:
+        """Queue a unit; the future resolves once it is committed. Units commit in the
+        order they were submitted."""
         if self._task is None:
             raise RuntimeError("storage writer is not running")
         pending = _Pending([compile_op(op, "sqlite") for op in ops])
         self._queue.append(pending)
         self._wakeup.set()
-        await pending.future
+        return pending.future
+
+    async def write(self, ops: Sequence[Op]) -> None:
+        if ops:
+            await self.submit(ops)
 
     async def _run(self) -> None:
         while True:
@@ -252,12 +256,25 @@ class PostgresUnitWriter:
 
     def __init__(self, client: Any):
         self._client = client
+        self._last: asyncio.Future | None = None
 
     def start(self) -> None:
         pass
 
     async def close(self) -> None:
         pass
+
+    def submit(self, ops: Sequence[Op]) -> asyncio.Future:
+        """Start the unit now; the future resolves once it is committed. Units of one
+        caller commit in order: each waits for the one submitted before it."""
+        previous = self._last
+        self._last = asyncio.ensure_future(self._write_after(previous, ops))
+        return self._last
+
+    async def _write_after(self, previous: asyncio.Future | None, ops: Sequence[Op]) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        await self.write(ops)
 
     async def write(self, ops: Sequence[Op]) -> None:
         if not ops:
