@@ -112,13 +112,42 @@ def _placeholders(dialect: str, start: int, count: int) -> list[str]:
 def compile_op(op: Op, dialect: str) -> _Statement:
     """SQL for one operation in the given dialect (``?`` or ``$n`` placeholders)."""
     m = op.model
-    table = f'"{m._meta.db_table}"'
     if isinstance(op, (Insert, Upsert)):
         values = with_defaults(m, op.values)
-        names = list(values)
+        names = tuple(values)
+        sql = _sql(op, dialect, names)
+        return _Statement(sql, [_db_value(m, n, values[n]) for n in names], (sql,))
+    where_names = tuple(op.where)
+    if isinstance(op, Update):
+        set_names = tuple(op.values)
+        sql = _sql(op, dialect, set_names + where_names, len(set_names))
+        params = [_db_value(m, n, op.values[n]) for n in set_names] + [_db_value(m, n, op.where[n]) for n in where_names]
+        return _Statement(sql, params, (sql,))
+    sql = _sql(op, dialect, where_names)
+    return _Statement(sql, [_db_value(m, n, op.where[n]) for n in where_names], (sql,))
+
+
+_SQL_CACHE: dict[tuple, str] = {}
+
+
+def _sql(op: Op, dialect: str, names: tuple[str, ...], split: int = 0) -> str:
+    """The statement text for this kind of op over these fields, built once and cached
+    (the hot paths repeat a handful of shapes millions of times)."""
+    key = (type(op), op.model, dialect, names, split, getattr(op, "conflict", None), getattr(op, "update", None),
+           getattr(op, "newer", None))
+    sql = _SQL_CACHE.get(key)
+    if sql is None:
+        sql = _SQL_CACHE[key] = _build_sql(op, dialect, names, split)
+    return sql
+
+
+def _build_sql(op: Op, dialect: str, names: tuple[str, ...], split: int) -> str:
+    m = op.model
+    table = f'"{m._meta.db_table}"'
+    marks = _placeholders(dialect, 1, len(names))
+    if isinstance(op, (Insert, Upsert)):
         cols = ", ".join(f'"{_column(m, n)}"' for n in names)
-        marks = ", ".join(_placeholders(dialect, 1, len(names)))
-        sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+        sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(marks)})"
         if isinstance(op, Upsert):
             conflict = ", ".join(f'"{_column(m, n)}"' for n in op.conflict)
             sets = ", ".join(f'"{_column(m, n)}" = excluded."{_column(m, n)}"' for n in op.update)
@@ -126,20 +155,13 @@ def compile_op(op: Op, dialect: str) -> _Statement:
             if op.newer:
                 col = _column(m, op.newer)
                 sql += f' WHERE excluded."{col}" >= {table}."{col}"'
-        return _Statement(sql, [_db_value(m, n, values[n]) for n in names], (sql,))
+        return sql
     if isinstance(op, Update):
-        set_names, where_names = list(op.values), list(op.where)
-        marks = _placeholders(dialect, 1, len(set_names) + len(where_names))
-        sets = ", ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(set_names, marks))
-        where = " AND ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(where_names, marks[len(set_names):]))
-        sql = f"UPDATE {table} SET {sets} WHERE {where}"
-        params = [_db_value(m, n, op.values[n]) for n in set_names] + [_db_value(m, n, op.where[n]) for n in where_names]
-        return _Statement(sql, params, (sql,))
-    where_names = list(op.where)
-    marks = _placeholders(dialect, 1, len(where_names))
-    where = " AND ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(where_names, marks))
-    sql = f"DELETE FROM {table} WHERE {where}"
-    return _Statement(sql, [_db_value(m, n, op.where[n]) for n in where_names], (sql,))
+        sets = ", ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(names[:split], marks))
+        where = " AND ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(names[split:], marks[split:]))
+        return f"UPDATE {table} SET {sets} WHERE {where}"
+    where = " AND ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(names, marks))
+    return f"DELETE FROM {table} WHERE {where}"
 
 
 @dataclass
