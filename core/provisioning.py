@@ -19,11 +19,11 @@ from tortoise.exceptions import IntegrityError
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.credentials import credentials_insert
 from gridlinks.core.devices import attribute_upsert
-from gridlinks.core.models import Attribute, Device, DeviceCredentials, DeviceProfile, Scope
+from gridlinks.core.models import Attribute, Device, DeviceProfile, Scope
 from gridlinks.core.writes import Insert
 from gridlinks.core.profiles import DISABLED
 from gridlinks.core.tokens import random_alnum, secrets_equal
-from gridlinks.core.types import ProvisionPlan, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -124,8 +124,7 @@ class ProvisioningService:
                                        "name": device_name, "type": profile.name, "is_gateway": request.gateway}))
         if spec is not None:
             ops.append(credentials_insert(device_id, spec))
-            credentials = DeviceCredentials(device_id=device_id, credentials_type=spec.type,
-                                            credentials_id=spec.id, credentials_value=spec.value)
+            credentials = IssuedCredentials(spec.type, spec.id, spec.value)
         ops.append(attribute_upsert(device_id, Scope.SERVER, PROVISION_STATE, PROVISIONED, insert_only=True))
         try:
             await self.hub.storage.write(ops)

@@ -25,6 +25,17 @@ class CredentialSpec:
 
 
 @dataclass(frozen=True)
+class IssuedCredentials:
+    """Credentials just written, shaped like a ``DeviceCredentials`` row for
+    ``CredentialType.response_value`` (building an ORM object on the hot path costs more
+    than the rest of the reply)."""
+
+    credentials_type: str
+    credentials_id: str
+    credentials_value: str
+
+
+@dataclass(frozen=True)
 class PresentedCredentials:
     """What a device showed when it connected, whatever the transport."""
 
