@@ -21,6 +21,7 @@ from rich.table import Table
 from gridlinks.core.bootstrap import bootstrap, default_tenant
 from gridlinks.core.bulk_import import Mapping
 from gridlinks.core.cli_customers import add_commands as add_customer_commands
+from gridlinks.core.cli_registration import add_device_commands, add_profile_commands
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
     p.set_defaults(func=cmd_profile_create)
     profile.add_parser("list", parents=[common]).set_defaults(func=cmd_profile_list)
+    add_profile_commands(profile, common)
 
     device = sub.add_parser("device", help="devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add", parents=[common], help="add a pre-provisioned device")
@@ -216,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--profile", help="profile for lines without a type column")
     p.set_defaults(func=cmd_device_import)
+    add_device_commands(device, common)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
     p = user.add_parser("add", parents=[common])

@@ -45,6 +45,7 @@ DEFAULT_PLUGINS = [
     "claim_server_key",
     "claim_api",
     "customer_api",
+    "dynamic_registration",
 ]
 
 

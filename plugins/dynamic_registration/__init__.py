@@ -1,0 +1,42 @@
+"""Dynamic registration, "one type, one secret" (SPEC.md section 3, seeds/004): devices
+of a product share its ProductSN and ProductSecret, ask for their own secret over MQTT
+once, then log in with it. Docs: docs/dynamic-registration.md.
+
+Modules: ``models`` (the device-secret table), ``store`` (issuing and checking secrets),
+``products`` (the switch), ``login`` (MQTT logins, the password request, RetCodes),
+``service`` (the registered credential type, also the service people use),
+``admin_api`` (REST).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from gridlinks.core import hookimpl
+from gridlinks.core.config import Settings
+from gridlinks.plugins.dynamic_registration.admin_api import add_routes
+from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
+
+SECTION = "dynamic_registration"
+
+
+class DynamicRegistrationSettings(Settings):
+    # The password session is closed this long after each reply (the device then logs in
+    # again with authmode 1); a refused device has nothing else to do there either.
+    close_delay_s: float = Field(5.0, ge=0)
+
+
+@hookimpl
+def register_models(register):
+    register("gridlinks.plugins.dynamic_registration.models")
+
+
+@hookimpl
+def register_credential_types(hub, register):
+    settings = hub.config.section(SECTION, DynamicRegistrationSettings)
+    register(DynamicRegistration(hub, settings.close_delay_s))
+
+
+@hookimpl
+def register_web_routes(hub, app):
+    add_routes(hub, app, hub.credential_types[DynamicRegistration.name])

@@ -1,0 +1,90 @@
+"""Admin REST for dynamic registration (tenant admins, ``X-Authorization: Bearer``):
+
+- ``GET /api/dynamicRegistration/product/{profileId}``: ProductSN, ProductSecret, the
+  switch, device counts;
+- ``POST`` the same with ``{"dynamicRegistration": true|false}``: switch it;
+- ``GET /api/dynamicRegistration/device/{deviceId}``: the device's registration state;
+- ``POST /api/dynamicRegistration/device/{deviceId}/secret`` with ``{"secret": "..."}``
+  (or no body: generated): static registration, answered once with the secret;
+- ``DELETE /api/dynamicRegistration/device/{deviceId}``: reset (the device may ask again).
+
+Errors use the admin API's JSON error body (the HTTP transport maps hub errors).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gridlinks.core.devices import decode_json
+from gridlinks.core.errors import BadRequest
+from gridlinks.core.models import Authority
+from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
+from gridlinks.web.rest_auth import principal
+
+BASE = "/api/dynamicRegistration"
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    body = decode_json(raw, "request body") if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+class DynamicRegistrationApi:
+    def __init__(self, hub, service: DynamicRegistration):
+        self.hub = hub
+        self.service = service
+
+    async def _admin(self, request: web.Request):
+        return await principal(request, self.hub, Authority.TENANT_ADMIN, Authority.SYS_ADMIN)
+
+    async def _profile(self, request: web.Request):
+        who = await self._admin(request)
+        return who, await self.hub.profiles.get(who.tenant_id, request.match_info["id"])
+
+    async def _device(self, request: web.Request):
+        who = await self._admin(request)
+        return who, await self.hub.devices.get(who.tenant_id, request.match_info["id"])
+
+    async def get_product(self, request: web.Request) -> web.Response:
+        _, profile = await self._profile(request)
+        return web.json_response(await self.service.product(profile))
+
+    async def switch(self, request: web.Request) -> web.Response:
+        who, profile = await self._profile(request)
+        on = (await _object(request)).get("dynamicRegistration")
+        if not isinstance(on, bool):
+            raise BadRequest("dynamicRegistration must be true or false")
+        profile = await self.service.switch(profile, on, who.email)
+        return web.json_response(await self.service.product(profile))
+
+    async def get_device(self, request: web.Request) -> web.Response:
+        _, device = await self._device(request)
+        return web.json_response(await self.service.device(device))
+
+    async def set_secret(self, request: web.Request) -> web.Response:
+        who, device = await self._device(request)
+        secret = (await _object(request)).get("secret")
+        if secret is not None and not isinstance(secret, str):
+            raise BadRequest("secret must be a string")
+        password = await self.service.set_secret(device, secret, who.email)
+        return web.json_response({**await self.service.device(device), "password": password})
+
+    async def reset(self, request: web.Request) -> web.Response:
+        who, device = await self._device(request)
+        await self.service.reset(device, who.email)
+        return web.json_response(await self.service.device(device))
+
+
+def add_routes(hub, app: web.Application, service: DynamicRegistration) -> None:
+    api = DynamicRegistrationApi(hub, service)
+    r = app.router
+    r.add_get(BASE + "/product/{id}", api.get_product)
+    r.add_post(BASE + "/product/{id}", api.switch)
+    r.add_get(BASE + "/device/{id}", api.get_device)
+    r.add_post(BASE + "/device/{id}/secret", api.set_secret)
+    r.add_delete(BASE + "/device/{id}", api.reset)
