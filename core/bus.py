@@ -20,6 +20,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MATCH_ALL = "*"
+# Fired with {"device_id"} when a device's credentials stop being valid (reset, replaced
+# by an admin): session transports end that device's open sessions.
+CREDENTIALS_REVOKED = "credentials_revoked"
 
 
 @dataclass(frozen=True)

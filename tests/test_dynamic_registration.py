@@ -333,3 +333,15 @@ async def test_paho_device_walks_the_seed(hub, tmp_path):
             break
         await asyncio.sleep(0.1)
     assert latest["temperature"][0]["value"] == 22.5
+
+
+async def test_reset_ends_sessions_opened_with_the_old_secret(hub):
+    secret = await password_of(hub)
+    device, rc = await login(hub, 1, secret)
+    assert rc == 0
+    status, _ = await hub.delete(f"/api/dynamicRegistration/device/{hub.device.id}", token=hub.admin_token)
+    assert status == 200
+    assert await device.closed_by_server()
+    await device.close()
+    _, rc = await login(hub, 1, secret)
+    assert rc == NOT_AUTHORISED

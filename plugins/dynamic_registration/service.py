@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gridlinks.core.bus import CREDENTIALS_REVOKED
 from gridlinks.core.models import Device, DeviceProfile
 from gridlinks.core.types import PresentedCredentials, ProvisionRefused, ProvisionRequest, RestrictedSession
 from gridlinks.plugins.dynamic_registration import products
@@ -79,3 +80,5 @@ class DynamicRegistration:
     async def _fire_admin(self, event: str, device: Device, actor: str) -> None:
         await self.hub.bus.fire(event, {"outcome": "SUCCESS", "tenant_id": str(device.tenant_id),
                                         "device_id": str(device.id), "device_name": device.name, "actor": actor})
+        # Sessions opened with the old secret end now, not at their next reconnect.
+        await self.hub.bus.fire(CREDENTIALS_REVOKED, {"device_id": str(device.id)})

@@ -20,6 +20,7 @@ import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from gridlinks.core.bus import CREDENTIALS_REVOKED
 from gridlinks.core.errors import HubError
 from gridlinks.core.models import Device, Scope
 from gridlinks.core.types import PresentedCredentials, RestrictedSession
@@ -44,7 +45,8 @@ class MqttGate:
 
     def attach(self) -> None:
         self._unlisten = [self.hub.bus.listen("attributes_updated", self._push_shared_attributes),
-                          self.hub.bus.listen("device_deleted", self._end_device_sessions)]
+                          self.hub.bus.listen("device_deleted", self._end_device_sessions),
+                          self.hub.bus.listen(CREDENTIALS_REVOKED, self._end_device_sessions)]
 
     def detach(self) -> None:
         for unlisten in self._unlisten:
@@ -134,8 +136,10 @@ class MqttGate:
                 await _end_on_error(conn, conn.send(ATTRIBUTES, payload, qos))
 
     async def _end_device_sessions(self, event: "Event") -> None:
+        """A deleted device, or one whose credentials were reset, loses its open sessions:
+        it must log in again with whatever credentials are valid now."""
         for conn in list(self.by_device.get(str(event.data.get("device_id")), ())):
-            conn.close("device deleted")
+            conn.close(event.type.replace("_", " "))
 
 
 async def _end_on_error(conn: Connection, work) -> None:
