@@ -137,19 +137,17 @@ class DeviceService:
             did = uuid.UUID(str(device_id))
         except ValueError:
             raise NotFound(NOT_FOUND) from None
-        q = Device.filter(id=did)
-        if tenant_id is not None:
-            q = q.filter(tenant_id=tenant_id)
-        device = await q.first()
-        if device is None:
-            raise NotFound(NOT_FOUND)
-        return device
+        return await self._one(tenant_id, id=did)
 
     async def by_name(self, tenant_id: uuid.UUID | None, name: str) -> Device:
-        q = Device.filter(name=name)
+        return await self._one(tenant_id, name=name)
+
+    @staticmethod
+    async def _one(tenant_id: uuid.UUID | None, **where: Any) -> Device:
+        """The device matching ``where`` within the tenant (any tenant if None), or 404."""
         if tenant_id is not None:
-            q = q.filter(tenant_id=tenant_id)
-        device = await q.first()
+            where["tenant_id"] = tenant_id
+        device = await Device.filter(**where).first()
         if device is None:
             raise NotFound(NOT_FOUND)
         return device
