@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/example_plugin/pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test install clean
+.PHONY: run test install clean bench bench-quick
 
 $(STAMP): pyproject.toml tests/example_plugin/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11+ or run make PYTHON=python3"; exit 1; }
@@ -26,3 +26,14 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-* data build *.egg-info
+
+# Benchmarks (docs/benchmarks.md): `bench` is the full run that rewrites bench/results/<date>.json
+# and docs/benchmarks.{md,png} (a few minutes); `bench-quick` is a smoke run under a minute.
+bench: $(STAMP)
+	bash bench/tools.sh --full
+	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	bash bench/tools.sh
+	$(PY) -m bench.run --quick $(BENCH_ARGS)

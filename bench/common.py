@@ -16,6 +16,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,24 +93,39 @@ def _value_after(text: str, label: str) -> str:
     return match.group(1)
 
 
+def raise_open_files(limit: int) -> None:
+    """Raise this process's open-file soft limit toward ``limit``, within the hard limit
+    (10k held MQTT sessions need more than the usual 1024)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 @contextmanager
-def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None):
-    """A hub started by `gridlinks run` on free ports, pinned to the server core."""
+def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, open_files: int | None = None):
+    """A hub started by `gridlinks run` on free ports, pinned to the server core.
+    ``open_files``: raise its open-file limit that far (for many held sessions)."""
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="gridlinks-bench-")
         data_dir = Path(tmp.name)
     ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
     env = hub_env(ports, data_dir, extra_env)
-    init = subprocess.run([str(VENV_BIN / "gridlinks"), "init"], env=env, capture_output=True, text=True, check=True)
+    # No separate `gridlinks init`: `run` bootstraps a fresh data dir itself and prints
+    # the same welcome (key, secret, first password) to its log, a second and a half sooner.
     log = data_dir / "hub.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(pinned([str(VENV_BIN / "gridlinks"), "run"], SERVER_CPU), env=env,
-                                stdout=fh, stderr=subprocess.STDOUT)
+                                stdout=fh, stderr=subprocess.STDOUT,
+                                preexec_fn=partial(raise_open_files, open_files) if open_files else None)
     try:
         wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
-        yield HubProcess(proc, data_dir, ports, _value_after(init.stdout, "provision key"),
-                         _value_after(init.stdout, "provision secret"), _value_after(init.stdout, "password"), log)
+        welcome = log.read_text()
+        yield HubProcess(proc, data_dir, ports, _value_after(welcome, "provision key"),
+                         _value_after(welcome, "provision secret"), _value_after(welcome, "password"), log)
     finally:
         stop(proc)
         if tmp is not None:

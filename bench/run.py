@@ -1,0 +1,121 @@
+"""Runs every benchmark scenario, each next to its baseline, and writes the results.
+
+    .venv/bin/python -m bench.run            # full run (make bench): a few minutes
+    .venv/bin/python -m bench.run --quick    # small sizes, 1 s loads (make bench-quick): under a minute
+    .venv/bin/python -m bench.run --only mqtt_telemetry,claim
+
+A full run writes bench/results/<date>.json and regenerates docs/benchmarks.md and
+docs/benchmarks.png; a quick run writes bench/results/<date>-quick.json and leaves the
+docs alone (its small sizes are a smoke check, not figures to publish). A scenario that
+cannot run here (no wrk, no Mosquitto) is recorded as skipped with the reason; one that
+crashes is recorded as failed, the others still run, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import report  # noqa: E402
+from bench.common import LOAD_CPU, REPO, SERVER_CPU  # noqa: E402
+from bench.rows import failed, skipped, verdict  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+SCENARIOS = ["http_provisioning", "mqtt_provisioning", "mqtt_telemetry", "coap_provisioning", "claim",
+             "bulk_import", "stored_devices", "memory", "dashboard_list"]
+FULL_SECONDS, QUICK_SECONDS = 10.0, 1.0
+
+
+def _first_line(cmd: list[str]) -> str | None:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (done.stdout or done.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    import sqlite3
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "kernel": platform.release(), "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
+            "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU,
+            "wrk": _first_line(["wrk", "-v"]), "mosquitto": _first_line(["/usr/sbin/mosquitto", "-h"]),
+            "commit": _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
+            "dirty": bool(_first_line(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]))}
+
+
+def run_scenario(name: str, seconds: float, quick: bool) -> list[dict]:
+    """The scenario's rows, each with how long it took and how busy the machine was before."""
+    load_before = round(os.getloadavg()[0], 2)
+    started = time.monotonic()
+    try:
+        module = importlib.import_module(f"bench.scenarios.{name}")
+        kwargs = {"quick": quick} if "quick" in inspect.signature(module.run).parameters else {}
+        result = module.run(seconds, **kwargs)
+        rows = result if isinstance(result, list) else [result]
+    except SystemExit as exc:  # a missing tool (wrk.require_wrk): not this run's fault
+        rows = [skipped(name, str(exc))]
+    except Exception as exc:
+        traceback.print_exc()
+        rows = [failed(name, f"{type(exc).__name__}: {exc}")]
+    for row in rows:
+        row.setdefault("notes", [])
+        if "met" not in row:
+            row["met"] = verdict(row)
+        row.update(module=name, elapsed_s=round(time.monotonic() - started, 1), load_before=load_before)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="GridLinks Hub benchmarks")
+    parser.add_argument("--quick", action="store_true", help="small sizes and 1 s loads: a smoke run")
+    parser.add_argument("--seconds", type=float, help="load duration per measurement")
+    parser.add_argument("--only", help="comma-separated scenario modules (default: all)")
+    parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.*")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the results file goes")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else SCENARIOS
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    seconds = args.seconds or (QUICK_SECONDS if args.quick else FULL_SECONDS)
+    started = time.monotonic()
+    results = {"date": time.strftime("%Y-%m-%d"), "time": time.strftime("%H:%M:%S %Z"),
+               "mode": "quick" if args.quick else "full", "seconds": seconds, "machine": machine(), "scenarios": []}
+    for name in names:
+        print(f"== {name}", flush=True)
+        rows = run_scenario(name, seconds, args.quick)
+        results["scenarios"].extend(rows)
+        for row in rows:
+            print("   " + report.summary(row), flush=True)
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"{results['date']}{'-quick' if args.quick else ''}{'-partial' if args.only else ''}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out} ({results['elapsed_s']} s)")
+    if not args.quick and not args.only and not args.no_docs:
+        for path in report.write_docs(results, out):
+            print(f"wrote {path.relative_to(REPO)}")
+    return 1 if any(row.get("error") for row in results["scenarios"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

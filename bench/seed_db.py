@@ -1,0 +1,87 @@
+"""Fills a hub's SQLite database with devices through plain sqlite3, before the hub starts.
+
+Going through the hub would take minutes for a million devices and would measure the
+hub while it is being filled; plain ``executemany`` in one transaction writes the same
+rows (device, its access token, its ``provisionState`` attribute) in seconds, into a
+database the hub created itself with ``gridlinks init``, so the schema is the hub's own.
+Device ``i`` is named ``{prefix}{i:07d}`` with token ``{token_prefix}{i:07d}``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from bench.common import VENV_BIN, free_port, hub_env
+
+CHUNK = 50_000
+SYNCHRONOUS = "NORMAL"
+PROVISIONED = json.dumps({"v": "provisioned"})
+
+
+def cli(data_dir: Path, *args: str) -> str:
+    """Run a ``gridlinks`` subcommand on ``data_dir`` (nothing is started, so the ports
+    are irrelevant); its output."""
+    env = hub_env({"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port()}, data_dir)
+    done = subprocess.run([str(VENV_BIN / "gridlinks"), *args], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"gridlinks {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def init_data_dir(data_dir: Path) -> Path:
+    """``gridlinks init`` in ``data_dir``; the database path."""
+    cli(data_dir, "init")
+    return data_dir / "hub.db"
+
+
+def device_rows(tenant_id: str, profile_id: str, profile_name: str, start: int, stop: int, prefix: str,
+                token_prefix: str, created_ms: int):
+    """(device, credentials, attribute) rows for devices ``start`` to ``stop - 1``."""
+    devices, credentials, attributes = [], [], []
+    for i in range(start, stop):
+        device_id = str(uuid.uuid4())
+        devices.append((device_id, f"{prefix}{i:07d}", profile_name, "", "", 0, 1, "{}", created_ms + i, None,
+                        profile_id, tenant_id))
+        credentials.append((str(uuid.uuid4()), "ACCESS_TOKEN", f"{token_prefix}{i:07d}", "", created_ms, device_id))
+        attributes.append(("SERVER_SCOPE", "provisionState", PROVISIONED, created_ms, device_id))
+    return devices, credentials, attributes
+
+
+def seed_devices(db: Path, count: int, prefix: str = "seed-", token_prefix: str = "seedtok",
+                 provisioned: bool = True) -> float:
+    """Insert ``count`` devices with access tokens (and, if ``provisioned``, their
+    ``provisionState``) into the tenant's default profile, in one transaction; the
+    seconds that took (not counting the WAL checkpoint after it)."""
+    conn = sqlite3.connect(str(db))
+    try:
+        conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")  # the hub's setting (WAL is in the file already)
+        conn.execute("PRAGMA foreign_keys=ON")
+        started = time.perf_counter()
+        tenant_id, profile_id, profile_name = conn.execute(
+            "SELECT tenant_id, id, name FROM device_profile WHERE is_default = 1").fetchone()
+        created_ms = int(time.time() * 1000) - count
+        with conn:
+            for start in range(0, count, CHUNK):
+                devices, credentials, attributes = device_rows(
+                    tenant_id, profile_id, profile_name, start, min(start + CHUNK, count), prefix, token_prefix,
+                    created_ms)
+                conn.executemany(
+                    'INSERT INTO device (id, name, type, label, description, is_gateway, enabled, additional_info, '
+                    'created_ms, customer_id, profile_id, tenant_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)', devices)
+                conn.executemany(
+                    'INSERT INTO device_credentials (id, credentials_type, credentials_id, credentials_value, '
+                    'created_ms, device_id) VALUES (?,?,?,?,?,?)', credentials)
+                if provisioned:
+                    conn.executemany(
+                        'INSERT INTO attribute (scope, key, value, last_update_ms, device_id) VALUES (?,?,?,?,?)',
+                        attributes)
+        seconds = time.perf_counter() - started
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return seconds
