@@ -39,6 +39,11 @@ class AuditLog:
         for k in ("tenant_id", "device_id"):
             if k in columns:
                 columns[k] = str(columns[k])
+        # What an attacker sends (an over-long device name) is cut to fit, never a
+        # reason to lose the audit row.
+        for k in ("device_name", "actor", "transport"):
+            if k in columns:
+                columns[k] = _fit(str(columns[k]), k)
         details = {k: v for k, v in data.items() if k not in _COLUMNS and k != "outcome"}
         # Through group commit: under load, audit rows share the transactions of the
         # writes they describe instead of costing one commit each.
@@ -65,6 +70,11 @@ class AuditLog:
         total = await q.count()
         rows = await q.order_by("-ts", "-id").offset(offset).limit(limit)
         return total, rows
+
+
+def _fit(text: str, field: str) -> str:
+    limit = AuditEvent._meta.fields_map[field].max_length
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def audit_json(row: AuditEvent) -> dict[str, Any]:

@@ -130,6 +130,8 @@ class ProvisioningService:
             await self.hub.storage.write(ops)
         except IntegrityError as exc:
             raise ProvisionRefused(self._integrity_reason(plan, exc)) from None
+        except BadRequest as exc:  # a value the schema cannot hold (an over-long name)
+            raise ProvisionRefused(str(exc)) from None
         event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device_id),
                  "device_name": device_name, "transport": request.transport, "profile": profile.name,
                  "credentials_type": credentials.credentials_type}

@@ -23,6 +23,7 @@ description of the schema.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from typing import Any, Sequence
 
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
+
+from gridlinks.core.errors import BadRequest
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +77,70 @@ def _column(model: type[Model], name: str) -> str:
     return model._meta.fields_db_projection[name]
 
 
+_CONVERTERS: dict[tuple[type[Model], str], Any] = {}
+
+
+def _converter(model: type[Model], name: str):
+    """A fast to-database conversion for one field, equivalent to Tortoise's
+    ``to_db_value`` for the field types the hot paths write (which validates on every
+    call and cost a quarter of a provisioning request). Over-long strings are refused
+    here, as the ORM would: SQLite would otherwise store them silently."""
+    f = model._meta.fields_map[name]
+    kind = type(f).__name__
+    if kind == "UUIDField":
+        return lambda v: None if v is None else str(v)
+    if kind == "JSONField":
+        return lambda v: None if v is None else _JSON(v)
+    max_length = getattr(f, "max_length", None)
+    if kind == "CharField" and max_length:
+        label = f"{model._meta.db_table.replace('_', ' ')} {name.replace('_', ' ')}"
+
+        def char(v: Any, _label=label, _max=max_length) -> Any:
+            if v is not None and len(v) > _max:
+                raise BadRequest(f"{_label} is longer than {_max} characters")
+            return v
+        return char
+    if kind in ("TextField", "BigIntField", "IntField", "BooleanField", "SmallIntField"):
+        return lambda v: v
+    return lambda v, _f=f, _m=model: _f.to_db_value(v, _m)
+
+
+def _JSON(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _db_value(model: type[Model], name: str, value: Any) -> Any:
-    return model._meta.fields_map[name].to_db_value(value, model)
+    convert = _CONVERTERS.get((model, name))
+    if convert is None:
+        convert = _CONVERTERS[(model, name)] = _converter(model, name)
+    return convert(value)
+
+
+_DEFAULTS: dict[type[Model], list[tuple[str, Any, bool]]] = {}
+
+
+def _defaults_of(model: type[Model]) -> list[tuple[str, Any, bool]]:
+    """(field, default, is_callable) for every column ``Model.create`` would fill in."""
+    found = _DEFAULTS.get(model)
+    if found is None:
+        found = []
+        for name in model._meta.fields_db_projection:
+            f = model._meta.fields_map[name]
+            if f.pk and f.generated:
+                continue
+            if callable(f.default) or f.default is not None or f.null:
+                found.append((name, f.default, callable(f.default)))
+        _DEFAULTS[model] = found
+    return found
 
 
 def with_defaults(model: type[Model], values: dict[str, Any]) -> dict[str, Any]:
     """``values`` plus the model's defaults for every other column (what ``Model.create``
     would fill in), so each Insert of a model has the same statement shape."""
     out = dict(values)
-    for name in model._meta.fields_db_projection:
-        if name in out:
-            continue
-        f = model._meta.fields_map[name]
-        if f.pk and f.generated:
-            continue
-        default = f.default
-        if callable(default):
-            out[name] = default()
-        elif default is not None or f.null:
-            out[name] = default
+    for name, default, is_callable in _defaults_of(model):
+        if name not in out:
+            out[name] = default() if is_callable else default
     return out
 
 
@@ -192,6 +240,9 @@ class SqliteGroupWriter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+            if self.batches:
+                log.info("group commit: %d units in %d transactions (%.1f per transaction)",
+                         self.units, self.batches, self.units / self.batches)
 
     def submit(self, ops: Sequence[Op]) -> asyncio.Future:
         """Queue a unit; the future resolves once it is committed. Units commit in the
@@ -229,35 +280,82 @@ class SqliteGroupWriter:
                         pending.future.set_exception(result)
 
     async def _write_batch(self, batch: list[_Pending]) -> list[Exception | None]:
+        groups = _group_by_shape(batch)
+        units = [p.statements for p in batch]
         async with self._client.acquire_connection() as conn:
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-                for shape_sql, rows in _group_by_shape(batch):
-                    await conn.executemany(shape_sql, rows)
-                await conn.execute("COMMIT")
-                return [None] * len(batch)
-            except sqlite3.IntegrityError:
-                await conn.execute("ROLLBACK")
-            # Someone broke a constraint: replay unit by unit so only they fail.
-            results: list[Exception | None] = []
+            # One hop to the SQLite thread for the whole batch, not one per statement:
+            # each hop waits for an event-loop turn, and a busy loop made a six-hop batch
+            # take milliseconds. aiosqlite has no public "run this function in your
+            # thread"; ``_execute`` and ``_conn`` are what its own methods use. This is
+            # the one place the hub reaches into aiosqlite.
+            run_in_thread = getattr(conn, "_execute", None)
+            if run_in_thread is not None and hasattr(conn, "_conn"):
+                return await run_in_thread(lambda: write_batch_sync(conn._conn, groups, units))
+            return await self._write_batch_hop_by_hop(conn, groups, units)
+
+    @staticmethod
+    async def _write_batch_hop_by_hop(conn: Any, groups, units) -> list[Exception | None]:
+        """The same as :func:`write_batch_sync` through aiosqlite's public calls."""
+        try:
             await conn.execute("BEGIN IMMEDIATE")
+            for sql, rows in groups:
+                await conn.executemany(sql, rows)
+            await conn.execute("COMMIT")
+            return [None] * len(units)
+        except sqlite3.IntegrityError:
+            await conn.execute("ROLLBACK")
+        results: list[Exception | None] = []
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statements in units:
+                await conn.execute("SAVEPOINT unit")
+                try:
+                    for st in statements:
+                        await conn.execute(st.sql, st.params)
+                except sqlite3.IntegrityError as exc:
+                    await conn.execute("ROLLBACK TO unit")
+                    results.append(IntegrityError(str(exc)))
+                else:
+                    results.append(None)
+                await conn.execute("RELEASE unit")
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return results
+
+
+def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | None]:
+    """Run in the SQLite thread: the whole batch in one transaction, each statement shape
+    as one executemany. If a row breaks a constraint, roll back and replay unit by unit,
+    each in a savepoint, so only the offending units fail."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for sql, rows in groups:
+            db.executemany(sql, rows)
+        db.execute("COMMIT")
+        return [None] * len(units)
+    except sqlite3.IntegrityError:
+        db.execute("ROLLBACK")
+    results: list[Exception | None] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statements in units:
+            db.execute("SAVEPOINT unit")
             try:
-                for pending in batch:
-                    await conn.execute("SAVEPOINT unit")
-                    try:
-                        for st in pending.statements:
-                            await conn.execute(st.sql, st.params)
-                    except sqlite3.IntegrityError as exc:
-                        await conn.execute("ROLLBACK TO unit")
-                        results.append(IntegrityError(str(exc)))
-                    else:
-                        results.append(None)
-                    await conn.execute("RELEASE unit")
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            return results
+                for st in statements:
+                    db.execute(st.sql, st.params)
+            except sqlite3.IntegrityError as exc:
+                db.execute("ROLLBACK TO unit")
+                results.append(IntegrityError(str(exc)))
+            else:
+                results.append(None)
+            db.execute("RELEASE unit")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return results
 
 
 def _group_by_shape(batch: list[_Pending]) -> list[tuple[str, list[list[Any]]]]:

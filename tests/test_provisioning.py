@@ -230,3 +230,12 @@ async def test_every_outcome_is_audited(running_db):
         ("provision_failed", "FAILURE", "a1")]
     assert all(r.transport == "HTTP" for r in rows)
     assert "wrong" not in str([r.details for r in rows]) and "secret" not in str([r.details for r in rows])
+
+
+async def test_over_long_name_is_failure_and_audited(running_db):
+    body = await provision(running_db, running_db.key, running_db.secret, deviceName="n" * 300)
+    assert body == FAILURE
+    assert await last_failure_reason(running_db) == "device name is longer than 255 characters"
+    row = await AuditEvent.filter(action="provision_failed").order_by("-id").first()
+    assert len(row.device_name) == 255
+    assert await Device.all().count() == 0
