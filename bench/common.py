@@ -122,7 +122,10 @@ def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, o
                                 stdout=fh, stderr=subprocess.STDOUT,
                                 preexec_fn=partial(raise_open_files, open_files) if open_files else None)
     try:
-        wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
+        try:
+            wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"hub did not start ({exc}): {log.read_text()[-1500:]}") from None
         welcome = log.read_text()
         yield HubProcess(proc, data_dir, ports, _value_after(welcome, "provision key"),
                          _value_after(welcome, "provision secret"), _value_after(welcome, "password"), log)

@@ -20,6 +20,7 @@ from bench.rows import target_text  # noqa: E402
 
 DOCS = REPO / "docs"
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+BUSY_CORES = 0.3  # more CPU than this in use by others before a scenario is worth a warning
 DURABILITY = (
     "Every hub figure is measured with the shipped storage settings: SQLite in WAL mode with "
     "`sqlite_synchronous: NORMAL` (config/hub.yaml). A device is told SUCCESS only after the transaction "
@@ -114,8 +115,8 @@ def shortfalls(results: dict) -> list[str]:
 
 def markdown(results: dict, results_path: Path, chart: str | None) -> str:
     m = results["machine"]
-    busy = [f"{r['scenario']} (load average {r['load_before']})" for r in results["scenarios"]
-            if (r.get("load_before") or 0) > 0.5]
+    busy = [f"{r['scenario']} ({r['busy_cores_before']:g} cores)" for r in results["scenarios"]
+            if (r.get("busy_cores_before") or 0) > BUSY_CORES]
     parts = [
         "# Benchmarks",
         "",
@@ -145,9 +146,9 @@ def markdown(results: dict, results_path: Path, chart: str | None) -> str:
     parts += ["", "## Durability of the figures", "", DURABILITY, ""]
     if busy:
         parts += ["## Machine load", "",
-                  "The machine was not idle when these scenarios started (one-minute load average; other "
-                  "work on the box takes CPU from the pinned processes, so their figures are lower than on "
-                  "an idle machine): " + "; ".join(busy) + ".", ""]
+                  "Other work was using the machine just before these scenarios (CPU in use, measured while "
+                  "nothing of the benchmark ran); it competes with the pinned processes, so their figures may "
+                  "be low: " + "; ".join(busy) + ".", ""]
     if ANALYSIS.exists():
         parts += [ANALYSIS.read_text().strip(), ""]
     return "\n".join(parts)

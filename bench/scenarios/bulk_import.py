@@ -6,19 +6,16 @@ it; the baseline runs on the server core in its own process on a fresh database.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.common import SERVER_CPU, Measurement, hub
 from bench.load.proc import run_load
 from bench.rows import compare
-from bench.scenarios.claim import login
+from bench.rest import admin_login, post_json
 from bench.seed_db import init_data_dir
 
-ADMIN = "admin@gridlinks.local"
 PREFIX, TOKEN_PREFIX = "bulk-", "bulktok"
 
 
@@ -27,14 +24,9 @@ def csv_text(count: int) -> str:
 
 
 def import_csv(base: str, jwt: str, text: str) -> tuple[float, dict]:
-    body = json.dumps({"file": text, "mapping": {"columns": [{"type": "NAME"}, {"type": "ACCESS_TOKEN"}],
-                                                 "header": False}}).encode()
-    request = urllib.request.Request(f"{base}/api/device/bulk_import", data=body, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "X-Authorization": f"Bearer {jwt}"})
+    body = {"file": text, "mapping": {"columns": [{"type": "NAME"}, {"type": "ACCESS_TOKEN"}], "header": False}}
     started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=900) as response:
-        result = json.load(response)
+    result = post_json(base, "/api/device/bulk_import", body, jwt, timeout=900)
     return time.perf_counter() - started, result
 
 
@@ -44,7 +36,7 @@ def run(seconds: float, quick: bool = False) -> dict:
         init_data_dir(Path(tmp))
         baseline = run_load("bench.baselines.raw_sqlite", [tmp, count, PREFIX, TOKEN_PREFIX], 600, cpu=SERVER_CPU)
     with hub() as h:
-        jwt = login(h.http, ADMIN, h.admin_password)
+        jwt = admin_login(h.http, h.admin_password)
         elapsed, result = import_csv(h.http, jwt, csv_text(count))
     errors = result.get("errors", 0) + max(0, count - result.get("created", 0) - result.get("updated", 0))
     measured = Measurement(count / elapsed, None, None, result.get("created", 0), errors,

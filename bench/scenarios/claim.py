@@ -8,48 +8,32 @@ costs next to a provisioning."""
 
 from __future__ import annotations
 
-import json
-import tempfile
-import urllib.request
-from pathlib import Path
-
 from bench.common import hub
 from bench.load.proc import run_load
+from bench.rest import add_customer_user, admin_login, login
 from bench.rows import compare
-from bench.seed_db import cli, init_data_dir
 
 LOAD = "bench.load.http_batch"
 CUSTOMER_EMAIL, CUSTOMER_PASSWORD = "customer@bench.local", "bench-customer-1"
 CONCURRENCY = 32
 
 
-def login(base: str, email: str, password: str) -> str:
-    request = urllib.request.Request(f"{base}/api/auth/login", method="POST",
-                                     data=json.dumps({"username": email, "password": password}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["token"]
-
-
 def run(seconds: float, quick: bool = False) -> dict:
     count = 300 if quick else 3000
-    with tempfile.TemporaryDirectory(prefix="gridlinks-bench-") as tmp:
-        data_dir = Path(tmp)
-        init_data_dir(data_dir)
-        cli(data_dir, "user", "add", "--email", CUSTOMER_EMAIL, "--password", CUSTOMER_PASSWORD,
-            "--role", "customer-user", "--customer", "Bench customer")
-        with hub(data_dir=data_dir) as h:
-            jwt = login(h.http, CUSTOMER_EMAIL, CUSTOMER_PASSWORD)
-            common = ["--port", h.ports["http"], "--concurrency", CONCURRENCY]
-            run_load(LOAD, ["provision", *common, "--count", 200, "--prefix", "warm", "--key", h.key,
-                            "--secret", h.secret], 120)
+    with hub() as h:
+        add_customer_user(h.http, admin_login(h.http, h.admin_password), "Bench customer", CUSTOMER_EMAIL,
+                          CUSTOMER_PASSWORD)
+        jwt = login(h.http, CUSTOMER_EMAIL, CUSTOMER_PASSWORD)
+        common = ["--port", h.ports["http"], "--concurrency", CONCURRENCY]
 
-            def phase(kind: str, *extra: str) -> dict:
-                return run_load(LOAD, [kind, *common, "--count", count, "--prefix", "batch", *extra], 600)
+        def phase(kind: str, n: int, prefix: str, *extra: str) -> dict:
+            return run_load(LOAD, [kind, *common, "--count", n, "--prefix", prefix, *extra], 600)
 
-            provisioned = phase("provision", "--key", h.key, "--secret", h.secret)
-            claim_info = phase("claim-info")
-            claimed = phase("claim", "--jwt", jwt)
+        if not quick:
+            phase("provision", 200, "warm", "--key", h.key, "--secret", h.secret)
+        provisioned = phase("provision", count, "batch", "--key", h.key, "--secret", h.secret)
+        claim_info = phase("claim-info", count, "batch")
+        claimed = phase("claim", count, "batch", "--jwt", jwt)
     return compare("Customer claim round trip", "claims/s", claimed, provisioned,
                    "HTTP provisioning of the same batch (same hub, same client)",
                    notes=[f"batch of {count} devices, {CONCURRENCY} keep-alive connections; device-side claim info "
