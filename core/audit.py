@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.bus import MATCH_ALL, Event
-from gridlinks.core.models import AuditEvent
+from gridlinks.core.models import AuditEvent, now_ms
 from gridlinks.core.writes import Insert
 
 if TYPE_CHECKING:
@@ -32,9 +32,17 @@ class AuditLog:
             self._unsubscribe = self.hub.bus.listen(MATCH_ALL, self._on_event)
 
     async def _on_event(self, event: Event) -> None:
-        if "outcome" not in event.data:
+        if event.audited:
             return
-        data = event.data
+        op = self.row_op(event.type, event.data, event.time_ms)
+        if op is not None:
+            await self.hub.storage.write([op])
+
+    def row_op(self, event_type: str, data: dict[str, Any], time_ms: int | None = None) -> Insert | None:
+        """The audit row for an event, as a write that can join the unit it describes
+        (one commit instead of two on the provisioning path); None if not audited."""
+        if "outcome" not in data:
+            return None
         columns: dict[str, Any] = {k: data[k] for k in _COLUMNS if data.get(k) is not None}
         for k in ("tenant_id", "device_id"):
             if k in columns:
@@ -45,11 +53,8 @@ class AuditLog:
             if k in columns:
                 columns[k] = _fit(str(columns[k]), k)
         details = {k: v for k, v in data.items() if k not in _COLUMNS and k != "outcome"}
-        # Through group commit: under load, audit rows share the transactions of the
-        # writes they describe instead of costing one commit each.
-        await self.hub.storage.write([Insert(AuditEvent, {"ts": event.time_ms, "action": event.type,
-                                                          "outcome": data["outcome"], "details": details,
-                                                          **columns})])
+        return Insert(AuditEvent, {"ts": time_ms or now_ms(), "action": event_type, "outcome": data["outcome"],
+                                   "details": details, **columns})
 
     async def query(self, *, tenant_id=None, action: str | None = None, outcome: str | None = None,
                     device_id=None, since_ms: int | None = None, until_ms: int | None = None,

@@ -30,6 +30,9 @@ class Event:
     type: str
     data: dict[str, Any]
     time_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    # True when the audit row was already committed with the writes the event reports
+    # (the provisioning hot path), so the audit listener does not write it again.
+    audited: bool = False
 
 
 Listener = Callable[[Event], Awaitable[None] | None]
@@ -52,8 +55,8 @@ class EventBus:
 
         return unsubscribe
 
-    async def fire(self, event_type: str, data: dict[str, Any] | None = None) -> Event:
-        event = Event(event_type, dict(data or {}))
+    async def fire(self, event_type: str, data: dict[str, Any] | None = None, audited: bool = False) -> Event:
+        event = Event(event_type, dict(data or {}), audited=audited)
         listeners = [*self._listeners.get(event_type, ()), *self._listeners.get(MATCH_ALL, ())]
         pending = []
         for listener in listeners:
@@ -64,8 +67,11 @@ class EventBus:
                 continue
             if inspect.isawaitable(result):
                 pending.append(result)
-        if pending:
-            for outcome in await asyncio.gather(*pending, return_exceptions=True):
-                if isinstance(outcome, BaseException):
-                    log.error("event listener failed on %s: %r", event_type, outcome)
+        # Awaited one after another rather than gathered: listeners are short, and
+        # gather's task per listener cost more than the listeners on the hot paths.
+        for awaitable in pending:
+            try:
+                await awaitable
+            except Exception as exc:
+                log.error("event listener failed on %s: %r", event_type, exc)
         return event

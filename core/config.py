@@ -80,6 +80,7 @@ class HubSettings(Settings):
     bind: str = "0.0.0.0"
     db_url: str | None = Field(None, description="default: sqlite in data_dir, WAL")
     sqlite_synchronous: str = "NORMAL"
+    sqlite_cache_mb: int = 64
     log_level: str = "INFO"
     max_payload_bytes: int = 65536
     profile_cache_s: float = 5.0

@@ -88,7 +88,8 @@ class Hub:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._load_plugins()
         self.storage = Storage(self.settings.database_url, self._model_modules(),
-                               sqlite_synchronous=self.settings.sqlite_synchronous)
+                               sqlite_synchronous=self.settings.sqlite_synchronous,
+                               sqlite_cache_mb=self.settings.sqlite_cache_mb)
         await self.storage.open()
         self.audit.attach()
         self.auth.load_signing_key()

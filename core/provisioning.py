@@ -126,16 +126,17 @@ class ProvisioningService:
             ops.append(credentials_insert(device_id, spec))
             credentials = IssuedCredentials(spec.type, spec.id, spec.value)
         ops.append(attribute_upsert(device_id, Scope.SERVER, PROVISION_STATE, PROVISIONED, insert_only=True))
+        event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device_id),
+                 "device_name": device_name, "transport": request.transport, "profile": profile.name,
+                 "credentials_type": credentials.credentials_type}
+        ops.append(self.hub.audit.row_op("device_provisioned", event))
         try:
             await self.hub.storage.write(ops)
         except IntegrityError as exc:
             raise ProvisionRefused(self._integrity_reason(plan, exc)) from None
         except BadRequest as exc:  # a value the schema cannot hold (an over-long name)
             raise ProvisionRefused(str(exc)) from None
-        event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device_id),
-                 "device_name": device_name, "transport": request.transport, "profile": profile.name,
-                 "credentials_type": credentials.credentials_type}
-        await self.hub.bus.fire("device_provisioned", event)
+        await self.hub.bus.fire("device_provisioned", event, audited=True)
         return {
             "credentialsValue": creds_service.response_value(credentials),
             "credentialsType": credentials.credentials_type,

@@ -31,10 +31,11 @@ CORE_MODELS = "gridlinks.core.models"
 
 class Storage:
     def __init__(self, url: str, model_modules: Sequence[str] = (), sqlite_synchronous: str = "NORMAL",
-                 migrations: Sequence[Migration] = MIGRATIONS):
+                 migrations: Sequence[Migration] = MIGRATIONS, sqlite_cache_mb: int = 64):
         self.url = url
         self.model_modules = [CORE_MODELS, *[m for m in model_modules if m != CORE_MODELS]]
         self.sqlite_synchronous = sqlite_synchronous
+        self.sqlite_cache_mb = sqlite_cache_mb
         self.migrations = migrations
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
         self._ctx: TortoiseContext | None = None
@@ -61,6 +62,10 @@ class Storage:
                     "synchronous": self.sqlite_synchronous,
                     "foreign_keys": "ON",
                     "busy_timeout": 10000,
+                    # Negative = KiB. SQLite's default (2 MB) keeps too little of the unique
+                    # indexes (device name, token, attribute key) in memory once a site
+                    # holds a million devices, and every provisioning walks all three.
+                    "cache_size": -1024 * self.sqlite_cache_mb,
                 },
             }
         parsed = urlparse(self.url)
