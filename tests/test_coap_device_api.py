@@ -257,6 +257,9 @@ async def test_observe_pushes_shared_attribute_updates_to_that_device_only(runni
     await running.hub.devices.set_attributes(device, Scope.SHARED, {"target": 24})
     await _until(lambda: len(received) == 2, "the second notification arrives")
     assert body(received[1]) == {"target": 24}
+    await running.hub.devices.delete_attributes(device, Scope.SHARED, ["mode"])
+    await _until(lambda: len(received) == 3, "the deletion notification arrives")
+    assert body(received[2]) == {"deleted": ["mode"]}
     assert other_token and observers.count(other.id) == 0
 
     # A cancelled observation is dropped by the hub once the device stops acknowledging it.

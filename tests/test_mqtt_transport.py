@@ -201,6 +201,10 @@ async def test_shared_attributes_pushed_to_subscribed_session_of_that_device_onl
     await hub.admin("POST", f"/api/plugins/telemetry/DEVICE/{id_a}/attributes/SERVER_SCOPE", {"hidden": 1})
     await hub.admin("POST", f"/api/plugins/telemetry/DEVICE/{id_a}/attributes/SHARED_SCOPE", {"setpoint": 23})
     assert json.loads((await a.message())[1]) == {"setpoint": 23}
+    status, _ = await hub.delete(f"/api/plugins/telemetry/DEVICE/{id_a}/SHARED_SCOPE?keys=setpoint",
+                                 token=hub.admin_token)
+    assert status == 200
+    assert json.loads((await a.message())[1]) == {"deleted": ["setpoint"]}
     assert a.messages.empty() and b.messages.empty() and unsubscribed.messages.empty()
     for client in (a, b, unsubscribed):
         await client.close()

@@ -23,6 +23,7 @@ from gridlinks.plugins.transport_coap.routes import json_response
 log = logging.getLogger(__name__)
 
 EVENT = "attributes_updated"
+DELETED_EVENT = "attributes_deleted"
 # How many loop turns stop() waits for observation pipes to send their last message.
 _DRAIN_TURNS = 50
 
@@ -32,17 +33,18 @@ class AttributeObservers:
         self.hub = hub
         self.max_per_device = max_per_device
         self._by_device: dict[str, set[Any]] = defaultdict(set)
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
-        self._unsubscribe = self.hub.bus.listen(EVENT, self._on_attributes_updated)
+        self._unsubscribe = [self.hub.bus.listen(EVENT, self._on_attributes_updated),
+                             self.hub.bus.listen(DELETED_EVENT, self._on_attributes_deleted)]
 
     async def stop(self) -> None:
         """End every observation with 5.03 (the reference's answer when it closes a
         session) and let their pipes finish, so no aiocoap task outlives the hub."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
         for observations in list(self._by_device.values()):
             for observation in list(observations):
                 observation.trigger(Message(code=Code.SERVICE_UNAVAILABLE), is_last=True)
@@ -76,11 +78,14 @@ class AttributeObservers:
         return sum(len(v) for v in self._by_device.values())
 
     def _on_attributes_updated(self, event) -> None:
+        self._notify(event, event.data.get("values") or {})
+
+    def _on_attributes_deleted(self, event) -> None:
+        """The reference's notification for removed shared attributes: ``{"deleted": [keys]}``."""
+        self._notify(event, {"deleted": list(event.data.get("keys") or [])})
+
+    def _notify(self, event, payload: dict[str, Any]) -> None:
         if event.data.get("scope") != Scope.SHARED:
             return
-        observations = self._by_device.get(str(event.data.get("device_id")))
-        if not observations:
-            return
-        values = event.data.get("values") or {}
-        for observation in list(observations):
-            observation.trigger(json_response(values))
+        for observation in list(self._by_device.get(str(event.data.get("device_id")), ())):
+            observation.trigger(json_response(payload))

@@ -45,6 +45,7 @@ class MqttGate:
 
     def attach(self) -> None:
         self._unlisten = [self.hub.bus.listen("attributes_updated", self._push_shared_attributes),
+                          self.hub.bus.listen("attributes_deleted", self._push_shared_attributes),
                           self.hub.bus.listen("device_deleted", self._end_device_sessions),
                           self.hub.bus.listen(CREDENTIALS_REVOKED, self._end_device_sessions)]
 
@@ -127,9 +128,14 @@ class MqttGate:
     # -- pushes ------------------------------------------------------------------------
 
     async def _push_shared_attributes(self, event: "Event") -> None:
+        """Changed shared attributes as ``{"key": value}``, removed ones as the
+        reference's ``{"deleted": [keys]}``, to the device's subscribed sessions."""
         if event.data.get("scope") != Scope.SHARED:
             return
-        payload = json.dumps(event.data.get("values") or {}).encode()
+        if event.type == "attributes_deleted":
+            payload = json.dumps({"deleted": list(event.data.get("keys") or [])}).encode()
+        else:
+            payload = json.dumps(event.data.get("values") or {}).encode()
         for conn in list(self.by_device.get(str(event.data.get("device_id")), ())):
             qos = conn.subscription_qos(ATTRIBUTES)
             if qos is not None:
