@@ -8,7 +8,6 @@ the request is answered; a failing listener is logged and the others still run.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import time

@@ -231,6 +231,11 @@ class SqliteGroupWriter:
         self.units = 0
 
     def start(self) -> None:
+        from aiosqlite import Connection
+
+        if not (hasattr(Connection, "_execute") and hasattr(Connection, "_conn")):
+            raise RuntimeError("this aiosqlite release lacks Connection._execute/_conn, which the group "
+                               "writer runs its batches through; pin aiosqlite to a release that has them")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="gridlinks-group-writer")
 
     async def close(self) -> None:
@@ -287,42 +292,8 @@ class SqliteGroupWriter:
             # each hop waits for an event-loop turn, and a busy loop made a six-hop batch
             # take milliseconds. aiosqlite has no public "run this function in your
             # thread"; ``_execute`` and ``_conn`` are what its own methods use. This is
-            # the one place the hub reaches into aiosqlite.
-            run_in_thread = getattr(conn, "_execute", None)
-            if run_in_thread is not None and hasattr(conn, "_conn"):
-                return await run_in_thread(lambda: write_batch_sync(conn._conn, groups, units))
-            return await self._write_batch_hop_by_hop(conn, groups, units)
-
-    @staticmethod
-    async def _write_batch_hop_by_hop(conn: Any, groups, units) -> list[Exception | None]:
-        """The same as :func:`write_batch_sync` through aiosqlite's public calls."""
-        try:
-            await conn.execute("BEGIN IMMEDIATE")
-            for sql, rows in groups:
-                await conn.executemany(sql, rows)
-            await conn.execute("COMMIT")
-            return [None] * len(units)
-        except sqlite3.IntegrityError:
-            await conn.execute("ROLLBACK")
-        results: list[Exception | None] = []
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statements in units:
-                await conn.execute("SAVEPOINT unit")
-                try:
-                    for st in statements:
-                        await conn.execute(st.sql, st.params)
-                except sqlite3.IntegrityError as exc:
-                    await conn.execute("ROLLBACK TO unit")
-                    results.append(IntegrityError(str(exc)))
-                else:
-                    results.append(None)
-                await conn.execute("RELEASE unit")
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-        return results
+            # the one place the hub reaches into aiosqlite (checked at start, see start()).
+            return await conn._execute(lambda: write_batch_sync(conn._conn, groups, units))
 
 
 def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | None]:

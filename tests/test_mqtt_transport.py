@@ -11,7 +11,7 @@ import pytest
 from gridlinks.core.errors import StartupError
 from gridlinks.core.hub import Hub
 from tests.mqtt_wire import MqttWire
-from tests.support import free_port, hub_config, start_hub, stop_hub
+from tests.support import hub_config, start_hub, stop_hub
 
 NOT_AUTHORISED = 5
 SUBACK_FAILURE = 0x80
