@@ -14,7 +14,7 @@ from aiocoap import Code, Message
 
 from gridlinks.core.models import Scope
 from gridlinks.plugins.transport_coap.observe import AttributeObservers
-from gridlinks.plugins.transport_coap.routes import CoapCall, Router, empty_response, json_response
+from gridlinks.plugins.transport_coap.routes import JSON, CoapCall, Router, empty_response, json_response
 from gridlinks.plugins.transport_coap.site import TRANSPORT
 
 
@@ -53,8 +53,8 @@ class DeviceApi:
 
 def add_device_routes(hub, router: Router, observers: AttributeObservers) -> None:
     api = DeviceApi(hub)
-    router.add("POST", "/api/v1/provision", api.provision)
+    router.add("POST", "/api/v1/provision", api.provision, produces=JSON)
     router.add("POST", "/api/v1/{token}/telemetry", api.telemetry)
     router.add("POST", "/api/v1/{token}/attributes", api.post_attributes)
-    router.add("GET", "/api/v1/{token}/attributes", api.get_attributes, observe=observers.add)
+    router.add("GET", "/api/v1/{token}/attributes", api.get_attributes, observe=observers.add, produces=JSON)
     router.add("POST", "/api/v1/{token}/claim", api.claim)

@@ -1,11 +1,20 @@
-"""The one place hub errors become CoAP response codes.
+"""The one place errors become CoAP response codes: hub errors (core/errors.py), the
+CoAP-level refusals (4.02, 4.06, 4.15) and anything unexpected (5.00).
 
 The payload of an error response is the hub's message as a CoAP diagnostic payload
 (RFC 7252 5.5.2: UTF-8 text for people, not parsed by devices); hub error messages
 never contain secrets. Too-many-attempts carries Max-Age, CoAP's Retry-After.
+
+An unexpected exception is a bug, not the caller's fault: it is answered 5.00 with no
+detail and logged as one ERROR line (type, message and where it was raised), never a
+traceback, so a flood of one bad input cannot fill the log. The fuzz tests and
+bench/fuzz_coap.py check that no input reaches it.
 """
 
 from __future__ import annotations
+
+import logging
+import traceback
 
 from aiocoap import Code, Message
 
@@ -32,6 +41,9 @@ def code_for(exc: HubError) -> Code:
     return Code.BAD_REQUEST
 
 
+log = logging.getLogger(__name__)
+
+
 def hub_error_response(exc: HubError) -> Message:
     response = Message(code=code_for(exc), payload=str(exc).encode("utf-8"))
     if isinstance(exc, TooManyAttempts) and exc.retry_after_s:
@@ -44,3 +56,16 @@ def too_large_response(limit: int) -> Message:
     response = hub_error_response(PayloadTooLarge(f"payload is larger than {limit} bytes"))
     response.opt.size1 = limit
     return response
+
+
+def refusal(code: Code, reason: str) -> Message:
+    """A CoAP-level 4.xx (bad option, not acceptable, unsupported content format)."""
+    return Message(code=code, payload=reason.encode("utf-8"))
+
+
+def unexpected_error_response(exc: BaseException, request) -> Message:
+    """5.00 for a bug, logged once without a traceback (see the module docstring)."""
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    log.error("CoAP %s %s failed: %s: %s%s", request.code, "/" + "/".join(request.opt.uri_path[:2]),
+              type(exc).__name__, str(exc)[:200], f" at {where.filename}:{where.lineno}" if where else "")
+    return Message(code=Code.INTERNAL_SERVER_ERROR)

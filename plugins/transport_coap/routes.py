@@ -56,8 +56,11 @@ class Route:
     method: Code
     segments: tuple[str, ...]
     handler: Handler
-    # Called with (device, ServerObservation) when a GET with Observe 0 arrives here.
+    # Called with (device, ServerObservation) when a GET with Observe 0 arrives here;
+    # True when it took the observation.
     observe: Callable[[Any, Any], bool] | None = None
+    # The Content-Format of its successful answers (for Accept), None when they have no body.
+    produces: ContentFormat | None = None
 
     @property
     def needs_device(self) -> bool:
@@ -86,9 +89,9 @@ class Router:
     routes: list[Route] = field(default_factory=list)
 
     def add(self, method: str, template: str, handler: Handler,
-            observe: Callable[[Any, Any], bool] | None = None) -> None:
+            observe: Callable[[Any, Any], bool] | None = None, produces: ContentFormat | None = None) -> None:
         segments = tuple(template.strip("/").split("/"))
-        self.routes.append(Route(Code[method], segments, handler, observe))
+        self.routes.append(Route(Code[method], segments, handler, observe, produces))
 
     def find(self, method: Code, path: tuple[str, ...]) -> tuple[Route, dict[str, str]] | None:
         """The route and its path parameters; None for an unknown path; raises

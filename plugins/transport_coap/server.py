@@ -16,6 +16,7 @@ import socket
 from aiocoap import Context
 
 from gridlinks.core.config import Settings
+from gridlinks.plugins.transport_coap.datagrams import DatagramGate
 from gridlinks.plugins.transport_coap.device_api import add_device_routes
 from gridlinks.plugins.transport_coap.observe import AttributeObservers
 from gridlinks.plugins.transport_coap.routes import Router
@@ -59,6 +60,7 @@ class CoapTransport:
                 loggername="gridlinks.coap.aiocoap")
         except OSError as exc:
             raise self.hub.bind_error(port, "coap.port", "GRIDLINKS_COAP_PORT", exc) from None
+        DatagramGate.install(self._context)
         self.observers.start()
         log.info("CoAP listening on coap://%s:%d (device API)", bind, port)
 
