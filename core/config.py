@@ -79,6 +79,8 @@ class HubSettings(Settings):
     data_dir: Path = Path("data")
     bind: str = "0.0.0.0"
     db_url: str | None = Field(None, description="default: sqlite in data_dir, WAL")
+    redis_url: str | None = Field(None, description="redis://host:6379/0 for claim info and counters shared "
+                                                    "by several hub nodes (the claim_store_redis plugin)")
     sqlite_synchronous: str = "NORMAL"
     sqlite_cache_mb: int = 64
     log_level: str = "INFO"

@@ -170,7 +170,9 @@ class ClaimStrategy(Protocol):
 class ClaimStore(Protocol):
     """Short-lived JSON values with a time to live: pending device claim info and the
     failed-attempt counters. The calls map one to one onto Redis (SET EX, GET, DEL,
-    INCR + EXPIRE), so a Redis plugin can replace the in-memory one."""
+    INCR + EXPIRE), so a Redis plugin can replace the in-memory one. A store that holds
+    connections may also define ``async open()`` and ``async close()``; the hub calls them
+    when it opens and stops. A store that cannot be reached raises ``ServiceUnavailable``."""
 
     name: str
 
