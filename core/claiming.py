@@ -54,6 +54,26 @@ CLAIMED = "CLAIMED"
 FAILURE = "FAILURE"
 
 
+DEVICE_NAME_MAX = 255  # the device.name column
+
+
+def lookup_name(name: object) -> str | None:
+    """The name if a device could have it, else None (not a string, empty, longer than the
+    column, a NUL or a lone surrogate): such a name is unknown, never a database error."""
+    if not isinstance(name, str) or not name or len(name) > DEVICE_NAME_MAX or "\x00" in name:
+        return None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return name
+
+
+def loggable(name: object) -> str:
+    """A name as the audit log can keep it, whatever a caller sent."""
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")[:DEVICE_NAME_MAX]
+
+
 @dataclass
 class ClaimResult:
     """What a customer claim came to: ``response`` is SUCCESS, CLAIMED or FAILURE."""
@@ -166,13 +186,13 @@ class ClaimService:
         gateway. A device bound to no gateway is nobody's to speak for: otherwise any
         gateway could overwrite any unclaimed device's pending claim."""
         device = None
-        if isinstance(name, str) and name:
+        if lookup_name(name) is not None:
             device = await Device.get_or_none(tenant_id=gateway.tenant_id, name=name)
         gateway_id = uuid.UUID(str(gateway.id))
         if device is None or not device.enabled or device.id == gateway_id \
                 or await self.bound_gateway(device) != gateway_id:
             error = NotFound(f"device {name!r} is not known to this gateway")
-            await self._gateway_refused(gateway, transport, error, str(name))
+            await self._gateway_refused(gateway, transport, error, loggable(name))
             raise error
         return device
 
@@ -233,14 +253,16 @@ class ClaimService:
         pending claim info. NotFound for an unknown device, Forbidden without the
         permission, TooManyAttempts while locked out; otherwise a ClaimResult."""
         event: dict[str, Any] = {"tenant_id": str(who.tenant_id) if who.tenant_id else None,
-                                 "device_name": device_name, "actor": who.email, "transport": transport}
+                                 "device_name": loggable(device_name), "actor": who.email, "transport": transport}
         caller = claim_limits.caller(who.user_id)
         try:
             await self._require_claim_permission(who)
             if who.customer_id is None:
                 raise Forbidden("claiming assigns the device to your customer, and this user has none")
             await self.limiter.check(caller)
-            device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
+            device = None
+            if lookup_name(device_name) is not None:
+                device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
             if device is None:
                 await self.limiter.failed_now(caller)
                 raise NotFound("Requested item wasn't found!")
@@ -312,10 +334,12 @@ class ClaimService:
         claiming is not allowed by default, allow it again. Only a tenant admin or a user
         of the owning customer may do this."""
         event: dict[str, Any] = {"tenant_id": str(who.tenant_id) if who.tenant_id else None,
-                                 "device_name": device_name, "actor": who.email, "transport": transport}
+                                 "device_name": loggable(device_name), "actor": who.email, "transport": transport}
         try:
             await self._require_claim_permission(who)
-            device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
+            device = None
+            if lookup_name(device_name) is not None:
+                device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
             if device is None:
                 raise NotFound("Requested item wasn't found!")
             event["device_id"] = str(device.id)
