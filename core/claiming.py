@@ -286,7 +286,7 @@ class ClaimService:
             # longer and longer (capped); they never lock the device, so never the owner.
             delay_s = await self.limiter.backoff(claim_limits.device(device.id))
             await self.hub.bus.fire("device_claimed", {**event, "outcome": FAILURE, "reason": reason,
-                                                       "delay_ms": int(delay_s * 1000)})
+                                                       "delay_ms": round(delay_s * 1000)})
             if delay_s > 0:
                 await asyncio.sleep(delay_s)
             return ClaimResult(FAILURE)
