@@ -137,7 +137,8 @@ class ClaimService:
 
     async def register(self, device: Device, payload: Any, transport: str, via: Device | None = None) -> ClaimInfo:
         """Keep the claim info a device sent (or its gateway sent for it). Refusals raise:
-        BadRequest (malformed), Conflict (already has a customer), Forbidden (not allowed)."""
+        BadRequest (malformed), Conflict (already has a customer, or a gateway would
+        replace the device's or the tenant's own info), Forbidden (not allowed)."""
         event = {"tenant_id": str(device.tenant_id), "device_id": str(device.id), "device_name": device.name,
                  "transport": transport}
         if via is not None:
@@ -214,7 +215,9 @@ class ClaimService:
     async def _check_gateway_may_replace(self, device: Device) -> None:
         """A gateway may replace claim info a gateway sent, never live claim info the
         device sent itself or the tenant set (``claimingData``): the gateway is trusted
-        less than either, and must not be able to swap the secret the owner holds."""
+        less than either, and must not be able to swap the secret the owner holds.
+        (Look, then write: the claim store has no compare-and-set. A device sending its
+        own info in the same instant can lose to its gateway; it may simply send again.)"""
         for strategy in self.strategies:
             info = await strategy.find(device)
             if info is not None and info.gateway_id is None and info.expiration_ms >= now_ms():

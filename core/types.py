@@ -88,6 +88,7 @@ class ProvisionRequest:
     secret: str
     credentials_type: str
     fields: dict[str, Any]
+    # Asked for; honoured only if the profile allows gateways (profiles.allows_gateways).
     gateway: bool = False
     transport: str = ""
 
