@@ -71,6 +71,8 @@ class ClaimSettings(Settings):
     allow_claiming_by_default: bool = True
     max_failed_attempts: int = 5
     lockout_s: float = 300.0
+    backoff_base_s: float = 0.05
+    backoff_max_s: float = 3.0
     store: str = "memory"
     customer_users_can_claim: bool = True
 
