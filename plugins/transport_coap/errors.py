@@ -18,8 +18,9 @@ import traceback
 
 from aiocoap import Code, Message
 
-from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, PayloadTooLarge,
-                                   TooManyAttempts, Unauthorized)
+from gridlinks.core.errors import (BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound,
+                                   PayloadTooLarge, ServiceUnavailable, StartupError, TooManyAttempts,
+                                   Unauthorized)
 
 # Most specific first: PayloadTooLarge is a BadRequest.
 _MAPPING: list[tuple[type[HubError], Code]] = [
@@ -31,6 +32,11 @@ _MAPPING: list[tuple[type[HubError], Code]] = [
     # The HTTP transport answers 400 here too; the reference has no 4.09.
     (Conflict, Code.BAD_REQUEST),
     (TooManyAttempts, Code.TOO_MANY_REQUESTS),
+    # The hub's own state, never the caller's input: a store that cannot be reached now,
+    # a configuration or start-up problem met while answering.
+    (ServiceUnavailable, Code.SERVICE_UNAVAILABLE),
+    (ConfigError, Code.INTERNAL_SERVER_ERROR),
+    (StartupError, Code.INTERNAL_SERVER_ERROR),
 ]
 
 
