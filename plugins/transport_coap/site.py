@@ -58,17 +58,10 @@ class DeviceSite(interfaces.ObservableResource, PathCapable):
     async def render_to_pipe(self, pipe) -> None:
         request = pipe.request
         limit = self.hub.settings.max_payload_bytes
-        answered = False
-
-        def answer(response: Message) -> None:
-            nonlocal answered
-            answered = True
-            pipe.add_response(response, is_last=True)
-
         try:
             refused = self._refusal(request, limit)
             if refused is not None:
-                answer(refused)
+                pipe.add_response(refused, is_last=True)
             elif request.opt.observe == 0 and request.code == Code.GET:
                 await interfaces.ObservableResource._render_to_pipe(self, pipe)
             else:
@@ -78,10 +71,9 @@ class DeviceSite(interfaces.ObservableResource, PathCapable):
             # Block-wise bookkeeping (2.31 Continue per block, 4.08 for a gap, 4.00 for a
             # block out of bounds): answered here rather than by aiocoap, which would log
             # every block at INFO.
-            answer(exc.to_message())
+            pipe.add_response(exc.to_message(), is_last=True)
         except Exception as exc:
-            if not answered:
-                answer(unexpected_error_response(exc, request))
+            pipe.add_response(unexpected_error_response(exc, request), is_last=True)
 
     async def add_observation(self, request, serverobservation) -> None:
         """Register the observation, or decline it so that the request is answered as a
