@@ -39,6 +39,7 @@ from aiocoap.optiontypes import BlockOption
 from bench.common import hub
 
 ACK, RST = 2, 3
+MAX_DATAGRAM = 65507  # the most a UDP/IPv4 datagram carries; longer inputs are cut to it
 PROVISION = ("api", "v1", "provision")
 DEVICE_ENDPOINTS = ("telemetry", "attributes", "claim")
 
@@ -171,8 +172,8 @@ def make_input(rng: random.Random, token: str, key: str, secret: str) -> tuple[s
     except Exception:  # a combination aiocoap refuses to encode: mutate a plain one instead
         data = Message(code=Code.POST, mtype=CON, mid=0, uri_path=PROVISION).encode()
     if pick < 0.65:
-        return "valid", data
-    return "mutated", mutate(rng, data)
+        return "valid", data[:MAX_DATAGRAM]
+    return "mutated", mutate(rng, data)[:MAX_DATAGRAM]
 
 
 def with_mid(data: bytes, mid: int) -> bytes:
