@@ -14,6 +14,8 @@ What the gate answers instead, before aiocoap sees the datagram:
 - no CoAP header (under 4 bytes, version not 1): silently ignored (RFC 7252 section 3);
 - a message format error (bad option encoding, token length 9..15, a reserved code
   class): RST when it is confirmable, otherwise ignored (RFC 7252 sections 3 and 4.2);
+- a type and code that do not fit (an empty NON, a request code on an ACK or RST):
+  ignored, where aiocoap would log a WARNING per datagram;
 - a confirmable request whose option value cannot be decoded (a string option that is
   not UTF-8): 4.02 Bad Option piggy-backed on the ACK (RFC 7252 5.4.3: a bad value of a
   critical option is an unrecognised critical option); non-confirmable: ignored.
@@ -35,7 +37,7 @@ from aiocoap.error import UnparsableMessage
 log = logging.getLogger(__name__)
 
 VERSION = 1
-CON, ACK, RST = 0, 2, 3
+CON, NON, ACK, RST = 0, 1, 2, 3
 MAX_TOKEN_LENGTH = 8
 BAD_OPTION = (4 << 5) | 2
 PAYLOAD_MARKER = b"\xff"
@@ -59,6 +61,8 @@ def judge(data: bytes) -> Verdict:
         return refuse
     if code >> 5 in (1, 6, 7):
         return refuse
+    if (code == 0 and mtype == NON) or (1 <= code <= 31 and mtype in (ACK, RST)) or (code >= 64 and mtype == RST):
+        return Verdict.IGNORE  # types and codes that do not fit together; aiocoap would warn
     try:
         Message.decode(data)
     except UnparsableMessage:
