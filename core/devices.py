@@ -7,13 +7,13 @@ attributes fires ``attributes_updated`` so transports can push it to a subscribe
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
+from gridlinks.core.jsonlimits import loads_bounded
 from gridlinks.core.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
 from gridlinks.core.paging import Page, page_of
 from gridlinks.core.credentials import credentials_insert
@@ -29,11 +29,9 @@ MAX_KEY_LENGTH = 255
 
 
 def decode_json(raw: bytes | str, what: str = "payload") -> Any:
-    """JSON from a device or a person, or BadRequest saying what is wrong."""
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    """JSON from a device or a person, or BadRequest saying what is wrong: bounded
+    depth, no NaN/Infinity, no lone surrogates (see :mod:`gridlinks.core.jsonlimits`)."""
+    return loads_bounded(raw, what)
 
 
 def _check_kv(values: Any, what: str) -> dict[str, Any]:
