@@ -8,6 +8,9 @@ from typing import Any
 from gridlinks.core.errors import BadRequest
 
 MAX_PAGE_SIZE = 1000
+# page * pageSize becomes an SQL OFFSET, a signed 64-bit integer in both databases; no
+# real listing is near this, and a bigger number is refused before it reaches SQL.
+MAX_OFFSET = 2**31
 
 
 @dataclass
@@ -33,6 +36,8 @@ def parse_paging(page: Any, page_size: Any) -> tuple[int, int]:
         raise BadRequest("page and pageSize must be whole numbers") from None
     if page_i < 0 or not 1 <= size_i <= MAX_PAGE_SIZE:
         raise BadRequest(f"page must be >= 0 and pageSize between 1 and {MAX_PAGE_SIZE}")
+    if page_i * size_i > MAX_OFFSET:
+        raise BadRequest(f"page * pageSize must be at most {MAX_OFFSET}")
     return page_i, size_i
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 DUPLICATE_KEY = "Device profile with such provision device key already exists!"
 DUPLICATE_NAME = "Device profile with such name already exists!"
 DISABLED = "DISABLED"
+PROVISION_KEY_MAX = DeviceProfile._meta.fields_map["provision_key"].max_length
 
 
 class ProfileService:
@@ -34,6 +35,8 @@ class ProfileService:
         self._by_key: dict[str, tuple[float, DeviceProfile]] = {}
 
     async def by_provision_key(self, key: str) -> DeviceProfile | None:
+        if len(key) > PROVISION_KEY_MAX:
+            return None  # longer than the column: no profile has it (and the query would be refused)
         now = time.monotonic()
         hit = self._by_key.get(key)
         if hit is not None and hit[0] > now:

@@ -54,6 +54,20 @@ async def error_middleware(request: web.Request, handler):
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
         return error_response(exc.status, exc.reason, headers=headers or None)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Internal server error", 2)
+    except ConnectionError:
+        # The client went away (or was closed by a read timeout) mid-request: nobody to
+        # answer, nothing to log beyond a debug line.
+        log.debug("client gone during %s %s", request.method, request.path)
+        return web.Response(status=400)
+    except Exception as exc:
+        # The last resort: a bug, not bad input (that is a HubError). One line naming the
+        # route and the exception type; the client gets no traceback and no detail.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route_label(request))
+        return error_response(500, "Internal error", 2)
+
+
+def route_label(request: web.Request) -> str:
+    """The route's pattern (``/api/v1/{token}/telemetry``), never the concrete path: a
+    path may hold a device's access token."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
