@@ -56,12 +56,36 @@ _TOO_MANY = _refusal(503, "Too many connections")
 
 
 class RefusedConnection(asyncio.Protocol):
-    """A connection over the cap: told 503 and closed, before anything is read."""
+    """A connection over the cap: told 503 at once and closed once its request has been
+    read (or after a second): closing with unread data would reset the connection and
+    could destroy the 503 before the client reads it."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
         transport.write(_TOO_MANY)
-        transport.close()
+        self._timer = asyncio.get_running_loop().call_later(1.0, self._close)
+
+    def data_received(self, data: bytes) -> None:
+        self._close()
+
+    def eof_received(self) -> bool:
+        self._close()
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._transport = None
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
 
 class GuardedRequestHandler(web.RequestHandler):
