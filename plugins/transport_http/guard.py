@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,11 +89,29 @@ class RefusedConnection(asyncio.Protocol):
             self._transport = None
 
 
+class OneLineLogger(logging.LoggerAdapter):
+    """aiohttp's server logger without tracebacks: the exception's type is appended to
+    the line instead (it logs one, even at debug level, for random bytes on the port)."""
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter):
+        super().__init__(logger, {})
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        exc = kwargs.pop("exc_info", None)
+        if exc is True:
+            exc = sys.exc_info()[1]
+        if isinstance(exc, BaseException):
+            msg = f"{msg}: {type(exc).__name__}"
+        kwargs.pop("stack_info", None)
+        self.logger.log(level, msg, *args, **kwargs)
+
+
 class GuardedRequestHandler(web.RequestHandler):
     """aiohttp's per-connection protocol with header and body read timeouts."""
 
     def __init__(self, manager: "GuardedServer", *, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(manager, **kwargs)
+        self.logger = OneLineLogger(self.logger)
         self._limits = limits
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -130,14 +149,10 @@ class GuardedRequestHandler(web.RequestHandler):
         return result
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
-        """aiohttp logs a full traceback for a malformed request (random bytes on the
-        port); one line is enough, at debug level when it is the client's fault."""
+        """A malformed request is the client's fault: a debug line, not an error."""
         exc = kw.get("exc_info")
-        message = args[0] % args[1:] if len(args) > 1 else (args[0] if args else "error")
-        if isinstance(exc, HttpProcessingError):
-            self.logger.debug("%s: %s", message, type(exc).__name__)
-        else:
-            self.logger.warning("%s: %s", message, type(exc).__name__ if exc else "unknown")
+        level = logging.DEBUG if isinstance(exc, HttpProcessingError) else logging.WARNING
+        self.logger.log(level, *args, **kw)
 
     # -- timers --------------------------------------------------------------------------------
 
