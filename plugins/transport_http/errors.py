@@ -8,6 +8,7 @@ import json
 import logging
 
 from aiohttp import web
+from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, PayloadTooLarge,
                                    TooManyAttempts, Unauthorized)
@@ -54,6 +55,11 @@ async def error_middleware(request: web.Request, handler):
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
         return error_response(exc.status, exc.reason, headers=headers or None)
+    except IntegrityError:
+        # A row the request relied on changed under it (a device deleted while its
+        # telemetry was in flight): the caller's view is stale, not the hub broken.
+        log.debug("integrity error on %s %s", request.method, route_label(request))
+        return error_response(400, "The request conflicts with data changed meanwhile; try again", 31)
     except ConnectionError:
         # The client went away (or was closed by a read timeout) mid-request: nobody to
         # answer, nothing to log beyond a debug line.
