@@ -9,7 +9,12 @@ this service holds the rules around them:
 
 - a wrong secret never erases pending claim info (the reference erases it, so anyone
   knowing a device's name could wipe a pending claim);
-- failed attempts are counted per caller and per device and lock both out for a while;
+- failed attempts lock out the caller, never the device; failures about a device only
+  slow its failed answers down (:mod:`gridlinks.core.claim_limits`), so nobody can keep
+  the owner out by guessing;
+- a gateway speaks only for the devices bound to it (server attribute
+  ``lastConnectedGateway``, set by the tenant) and never replaces claim info the device
+  or the tenant set;
 - secrets are compared in constant time and never leave this module (not in events,
   not in logs);
 - re-claim is for the owning customer's users and tenant admins only;
@@ -18,7 +23,9 @@ this service holds the rules around them:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +46,32 @@ log = logging.getLogger(__name__)
 
 CLAIMING_ALLOWED = "claimingAllowed"
 CLAIMING_DATA = "claimingData"
+# The gateway a device is connected through (its id). Read from the SERVER scope, which
+# only the tenant writes (REST, bulk import, dashboard), never from what a device sends.
+LAST_CONNECTED_GATEWAY = "lastConnectedGateway"
 SUCCESS = "SUCCESS"
 CLAIMED = "CLAIMED"
 FAILURE = "FAILURE"
+
+
+DEVICE_NAME_MAX = 255  # the device.name column
+
+
+def lookup_name(name: object) -> str | None:
+    """The name if a device could have it, else None (not a string, empty, longer than the
+    column, a NUL or a lone surrogate): such a name is unknown, never a database error."""
+    if not isinstance(name, str) or not name or len(name) > DEVICE_NAME_MAX or "\x00" in name:
+        return None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return name
+
+
+def loggable(name: object) -> str:
+    """A name as the audit log can keep it, whatever a caller sent."""
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")[:DEVICE_NAME_MAX]
 
 
 @dataclass
@@ -87,7 +117,8 @@ class ClaimService:
         self.store: ClaimStore | None = None
         self.strategies: list[ClaimStrategy] = []
         self.limiter = AttemptLimiter(self._require_store, self.settings.max_failed_attempts,
-                                      self.settings.lockout_s)
+                                      self.settings.lockout_s, self.settings.backoff_base_s,
+                                      self.settings.backoff_max_s)
 
     def attach(self) -> None:
         """Pick the configured store and order the strategies, once plugins are loaded."""
@@ -106,7 +137,8 @@ class ClaimService:
 
     async def register(self, device: Device, payload: Any, transport: str, via: Device | None = None) -> ClaimInfo:
         """Keep the claim info a device sent (or its gateway sent for it). Refusals raise:
-        BadRequest (malformed), Conflict (already has a customer), Forbidden (not allowed)."""
+        BadRequest (malformed), Conflict (already has a customer, or a gateway would
+        replace the device's or the tenant's own info), Forbidden (not allowed)."""
         event = {"tenant_id": str(device.tenant_id), "device_id": str(device.id), "device_name": device.name,
                  "transport": transport}
         if via is not None:
@@ -114,7 +146,9 @@ class ClaimService:
         try:
             secret, duration_ms = parse_claim_request(payload, self.settings.duration_ms)
             await self._check_claimable(device)
-            info = ClaimInfo(secret, now_ms() + duration_ms)
+            if via is not None:
+                await self._check_gateway_may_replace(device)
+            info = ClaimInfo(secret, now_ms() + duration_ms, gateway_id=str(via.id) if via is not None else None)
             for strategy in self.strategies:
                 if await strategy.register(device, info) is not None:
                     break
@@ -149,15 +183,45 @@ class ClaimService:
         return results
 
     async def _gateway_device(self, gateway: Device, name: str, transport: str) -> Device:
-        """A device the gateway may speak for: same tenant, and not bound to another
-        gateway (``additionalInfo.lastConnectedGateway``, as the reference records it)."""
-        device = await Device.get_or_none(tenant_id=gateway.tenant_id, name=name)
-        bound_to = (device.additional_info or {}).get("lastConnectedGateway") if device else None
-        if device is None or not device.enabled or (bound_to and bound_to != str(gateway.id)):
+        """A device the gateway may speak for: same tenant, enabled, and bound to this
+        gateway. A device bound to no gateway is nobody's to speak for: otherwise any
+        gateway could overwrite any unclaimed device's pending claim."""
+        device = None
+        if lookup_name(name) is not None:
+            device = await Device.get_or_none(tenant_id=gateway.tenant_id, name=name)
+        gateway_id = uuid.UUID(str(gateway.id))
+        if device is None or not device.enabled or device.id == gateway_id \
+                or await self.bound_gateway(device) != gateway_id:
             error = NotFound(f"device {name!r} is not known to this gateway")
-            await self._gateway_refused(gateway, transport, error, name)
+            await self._gateway_refused(gateway, transport, error, loggable(name))
             raise error
         return device
+
+    async def bound_gateway(self, device: Device) -> uuid.UUID | None:
+        """The id of the gateway the device is connected through, as the tenant recorded
+        it: server attribute ``lastConnectedGateway`` (the gateway device's id), else
+        ``additionalInfo.lastConnectedGateway`` (which only the hub itself writes, as the
+        reference does). Devices cannot write either. Anything unreadable is no gateway."""
+        value = await self.hub.devices.attribute_value(device, Scope.SERVER, LAST_CONNECTED_GATEWAY)
+        if value is None:
+            value = (device.additional_info or {}).get(LAST_CONNECTED_GATEWAY)
+        if not isinstance(value, str):
+            return None
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            return None
+
+    async def _check_gateway_may_replace(self, device: Device) -> None:
+        """A gateway may replace claim info a gateway sent, never live claim info the
+        device sent itself or the tenant set (``claimingData``): the gateway is trusted
+        less than either, and must not be able to swap the secret the owner holds.
+        (Look, then write: the claim store has no compare-and-set. A device sending its
+        own info in the same instant can lose to its gateway; it may simply send again.)"""
+        for strategy in self.strategies:
+            info = await strategy.find(device)
+            if info is not None and info.gateway_id is None and info.expiration_ms >= now_ms():
+                raise Conflict("device has claim info of its own; a gateway may not replace it")
 
     async def _gateway_refused(self, gateway: Device, transport: str, error: HubError, device_name: str) -> None:
         await self.hub.bus.fire("claim_registered", {
@@ -192,20 +256,24 @@ class ClaimService:
         pending claim info. NotFound for an unknown device, Forbidden without the
         permission, TooManyAttempts while locked out; otherwise a ClaimResult."""
         event: dict[str, Any] = {"tenant_id": str(who.tenant_id) if who.tenant_id else None,
-                                 "device_name": device_name, "actor": who.email, "transport": transport}
+                                 "device_name": loggable(device_name), "actor": who.email, "transport": transport}
         caller = claim_limits.caller(who.user_id)
         try:
             await self._require_claim_permission(who)
             if who.customer_id is None:
                 raise Forbidden("claiming assigns the device to your customer, and this user has none")
             await self.limiter.check(caller)
-            device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
+            device = None
+            if lookup_name(device_name) is not None:
+                device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
             if device is None:
-                await self.limiter.failed(caller)
+                await self.limiter.failed_now(caller)
                 raise NotFound("Requested item wasn't found!")
             event["device_id"] = str(device.id)
-            subject = claim_limits.device(device.id)
-            await self.limiter.check(subject)
+            if device.customer_id is None:
+                # Counted before the secret is compared: a burst cannot outrun the limit.
+                caller_here = claim_limits.caller_on_device(who.user_id, device.id)
+                attempt = await self.limiter.begin(caller, caller_here)
         except HubError as exc:
             await self._fire_failed("device_claimed", event, exc)
             raise
@@ -216,15 +284,22 @@ class ClaimService:
         info = await self.pending(device)
         reason = self._refusal(info, secret)
         if reason is not None:
-            await self.limiter.failed(caller, subject)
-            await self.hub.bus.fire("device_claimed", {**event, "outcome": FAILURE, "reason": reason})
+            await self.limiter.failed(attempt)
+            # Failures about the device, from whoever, hold its failed answers back for
+            # longer and longer (capped); they never lock the device, so never the owner.
+            delay_s = await self.limiter.backoff(claim_limits.device(device.id))
+            await self.hub.bus.fire("device_claimed", {**event, "outcome": FAILURE, "reason": reason,
+                                                       "delay_ms": round(delay_s * 1000)})
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
             return ClaimResult(FAILURE)
+        await self.limiter.succeeded(caller, caller_here)
         if not await self._assign(device, who):
             await self.hub.bus.fire("device_claimed", {**event, "outcome": CLAIMED,
                                                        "reason": "claimed concurrently by another request"})
             return ClaimResult(CLAIMED)
         await self._discard(device)
-        await self.limiter.succeeded(caller, subject)
+        await self.limiter.succeeded(claim_limits.device(device.id))
         device = await Device.get(id=device.id)
         await self.hub.bus.fire("device_claimed", {**event, "outcome": SUCCESS, "customer_id": str(who.customer_id),
                                                    "source": info.source})
@@ -262,10 +337,12 @@ class ClaimService:
         claiming is not allowed by default, allow it again. Only a tenant admin or a user
         of the owning customer may do this."""
         event: dict[str, Any] = {"tenant_id": str(who.tenant_id) if who.tenant_id else None,
-                                 "device_name": device_name, "actor": who.email, "transport": transport}
+                                 "device_name": loggable(device_name), "actor": who.email, "transport": transport}
         try:
             await self._require_claim_permission(who)
-            device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
+            device = None
+            if lookup_name(device_name) is not None:
+                device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
             if device is None:
                 raise NotFound("Requested item wasn't found!")
             event["device_id"] = str(device.id)

@@ -26,6 +26,7 @@ from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
 from gridlinks.core.models import Authority, Customer, DeviceProfile
+from gridlinks.core.profiles import ALLOW_GATEWAYS
 
 STRATEGIES = {
     "disabled": "DISABLED",
@@ -111,6 +112,8 @@ async def cmd_profile_create(hub: Hub, args) -> int:
     config = {}
     if getattr(args, "dynamic_registration", False):
         config["dynamicRegistration"] = True
+    if getattr(args, "allow_gateways", False):
+        config[ALLOW_GATEWAYS] = True
     secret = args.secret
     if getattr(args, "ca_file", None):  # x509-chain: the secret is the CA / intermediate certificate
         try:
@@ -202,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key")
     p.add_argument("--secret")
     p.add_argument("--dynamic-registration", action="store_true", help="switch on 'one type, one secret'")
+    p.add_argument("--allow-gateways", action="store_true",
+                   help='honour "gateway": true in provision requests (off: such devices become plain devices)')
     p.add_argument("--ca-file", help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
     p.add_argument("--cert-regex", default="(.*)", help="x509-chain: device name = group 1 of this, searched in the CN")
     p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")

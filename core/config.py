@@ -71,6 +71,8 @@ class ClaimSettings(Settings):
     allow_claiming_by_default: bool = True
     max_failed_attempts: int = 5
     lockout_s: float = 300.0
+    backoff_base_s: float = 0.05
+    backoff_max_s: float = 3.0
     store: str = "memory"
     customer_users_can_claim: bool = True
 
@@ -79,6 +81,8 @@ class HubSettings(Settings):
     data_dir: Path = Path("data")
     bind: str = "0.0.0.0"
     db_url: str | None = Field(None, description="default: sqlite in data_dir, WAL")
+    redis_url: str | None = Field(None, description="redis://host:6379/0 for claim info and counters shared "
+                                                    "by several hub nodes (the claim_store_redis plugin)")
     sqlite_synchronous: str = "NORMAL"
     sqlite_cache_mb: int = 64
     log_level: str = "INFO"

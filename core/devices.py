@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 DUPLICATE_DEVICE = "Device with such name already exists!"
 NOT_FOUND = "Requested item wasn't found!"
 MAX_KEY_LENGTH = 255
+MAX_TS_MS = 2**63 - 1  # the BIGINT column; larger values cannot be stored
 
 
 def decode_json(raw: bytes | str, what: str = "payload") -> Any:
@@ -53,8 +54,8 @@ def parse_telemetry(payload: Any) -> list[tuple[int, dict[str, Any]]]:
     for item in items:
         if isinstance(item, dict) and "ts" in item and "values" in item:
             ts = item["ts"]
-            if isinstance(ts, bool) or not isinstance(ts, int):
-                raise BadRequest("telemetry ts must be epoch milliseconds")
+            if isinstance(ts, bool) or not isinstance(ts, int) or not -MAX_TS_MS - 1 <= ts <= MAX_TS_MS:
+                raise BadRequest("telemetry ts must be epoch milliseconds (a 64-bit integer)")
             out.append((ts, _check_kv(item["values"], "telemetry values")))
         else:
             out.append((now, _check_kv(item, "telemetry")))

@@ -48,3 +48,8 @@ class TooManyAttempts(HubError):
     def __init__(self, message: str, retry_after_s: float = 0.0):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ServiceUnavailable(HubError):
+    """A service the hub depends on (Redis, the database) cannot be reached right now;
+    the caller may retry (HTTP 503, CoAP 5.03)."""

@@ -91,6 +91,10 @@ class Hub:
                                sqlite_synchronous=self.settings.sqlite_synchronous,
                                sqlite_cache_mb=self.settings.sqlite_cache_mb)
         await self.storage.open()
+        for store in self.claim_stores:  # stores that hold connections (Redis) open them here
+            opener = getattr(store, "open", None)
+            if opener is not None:
+                await opener()
         self.audit.attach()
         self.auth.load_signing_key()
         self._opened = True
@@ -120,6 +124,13 @@ class Hub:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for store in self.claim_stores:
+            closer = getattr(store, "close", None)
+            if closer is not None:
+                try:
+                    await closer()
+                except Exception as exc:
+                    log.warning("claim store %s did not close cleanly: %s", store.name, exc)
         if self.storage is not None:
             await self.storage.close()
             self.storage = None

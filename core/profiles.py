@@ -24,6 +24,17 @@ DUPLICATE_KEY = "Device profile with such provision device key already exists!"
 DUPLICATE_NAME = "Device profile with such name already exists!"
 DISABLED = "DISABLED"
 PROVISION_KEY_MAX = DeviceProfile._meta.fields_map["provision_key"].max_length
+# provisionConfiguration member: may a provision request create a gateway in this profile?
+ALLOW_GATEWAYS = "allowGateways"
+
+
+def allows_gateways(profile: DeviceProfile) -> bool:
+    """Whether ``"gateway": true`` in a provision request through ``profile`` is honoured.
+
+    A gateway may register claim info for the devices bound to it, so being one is a
+    privilege the tenant grants per profile (off by default), not something any holder
+    of a provision key may ask for. Only an explicit JSON ``true`` counts."""
+    return (profile.provision_config or {}).get(ALLOW_GATEWAYS) is True
 
 
 class ProfileService:
@@ -188,5 +199,9 @@ class ProfileService:
         secret = prov.get("provisionDeviceSecret")
         if secret is not None and not isinstance(secret, str):
             raise BadRequest("provisionDeviceSecret must be a string")
+        if extra.get(ALLOW_GATEWAYS) is None:
+            extra.pop(ALLOW_GATEWAYS, None)
+        elif not isinstance(extra[ALLOW_GATEWAYS], bool):
+            raise BadRequest(f"{ALLOW_GATEWAYS} must be true or false")
         return {"name": body.get("name"), "provision_type": provision_type, "key": body.get("provisionDeviceKey"),
                 "secret": secret, "config": extra, "description": body.get("description")}

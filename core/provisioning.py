@@ -21,7 +21,7 @@ from gridlinks.core.credentials import credentials_insert
 from gridlinks.core.devices import attribute_upsert
 from gridlinks.core.models import Attribute, Device, DeviceProfile, Scope
 from gridlinks.core.writes import Insert
-from gridlinks.core.profiles import DISABLED
+from gridlinks.core.profiles import DISABLED, allows_gateways
 from gridlinks.core.tokens import random_alnum, secrets_equal
 from gridlinks.core.types import IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
 
@@ -121,7 +121,8 @@ class ProvisioningService:
         else:
             device_id, device_name = uuid.uuid4(), plan.new_device_name or random_alnum()
             ops.append(Insert(Device, {"id": device_id, "tenant_id": profile.tenant_id, "profile_id": profile.id,
-                                       "name": device_name, "type": profile.name, "is_gateway": request.gateway}))
+                                       "name": device_name, "type": profile.name,
+                                       "is_gateway": request.gateway and allows_gateways(profile)}))
         if spec is not None:
             ops.append(credentials_insert(device_id, spec))
             credentials = IssuedCredentials(spec.type, spec.id, spec.value)
@@ -129,6 +130,10 @@ class ProvisioningService:
         event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device_id),
                  "device_name": device_name, "transport": request.transport, "profile": profile.name,
                  "credentials_type": credentials.credentials_type}
+        if request.gateway and plan.existing_device is None:
+            # Honoured only where the profile allows gateways; otherwise ignored, as the
+            # reference ignores fields it does not know, and the audit row says so.
+            event["gateway"] = "created" if allows_gateways(profile) else "ignored: profile does not allow gateways"
         ops.append(self.hub.audit.row_op("device_provisioned", event))
         try:
             await self.hub.storage.write(ops)

@@ -106,6 +106,12 @@ class Storage:
         stream whose sender is not waiting for each commit (MQTT telemetry)."""
         return self.writer.submit(ops)
 
+    def health(self) -> dict:
+        """``{"ok": bool, "reason": ...}`` for the write path (see WriterHealth)."""
+        if self.writer is None:
+            return {"ok": False, "reason": "storage is not open"}
+        return self.writer.health()
+
     async def write(self, ops: Sequence[Op]) -> None:
         """Commit ``ops`` atomically (group commit, see :mod:`gridlinks.core.writes`);
         returns once they are durable, raises IntegrityError if they break a constraint."""

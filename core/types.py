@@ -88,6 +88,7 @@ class ProvisionRequest:
     secret: str
     credentials_type: str
     fields: dict[str, Any]
+    # Asked for; honoured only if the profile allows gateways (profiles.allows_gateways).
     gateway: bool = False
     transport: str = ""
 
@@ -141,11 +142,16 @@ class Transport(Protocol):
 @dataclass(frozen=True)
 class ClaimInfo:
     """A device's pending claim: the secret a customer must present and until when
-    (epoch ms). ``source`` names the strategy that found it, for the audit log."""
+    (epoch ms). ``source`` names the strategy that found it, for the audit log.
+    ``gateway_id`` is the id of the gateway that sent it for the device, or ``None`` when
+    the device itself (or the tenant, by the server-side key) set it: a gateway may
+    replace only claim info it sent itself, so strategies that keep device-sent info
+    must keep this too and hand it back from ``find``."""
 
     secret: str
     expiration_ms: int
     source: str = ""
+    gateway_id: str | None = None
 
 
 @runtime_checkable
@@ -170,7 +176,9 @@ class ClaimStrategy(Protocol):
 class ClaimStore(Protocol):
     """Short-lived JSON values with a time to live: pending device claim info and the
     failed-attempt counters. The calls map one to one onto Redis (SET EX, GET, DEL,
-    INCR + EXPIRE), so a Redis plugin can replace the in-memory one."""
+    INCR + EXPIRE), so a Redis plugin can replace the in-memory one. A store that holds
+    connections may also define ``async open()`` and ``async close()``; the hub calls them
+    when it opens and stops. A store that cannot be reached raises ``ServiceUnavailable``."""
 
     name: str
 

@@ -16,6 +16,15 @@ savepoint, so a failing unit fails alone with its own IntegrityError and the oth
 still commit. On PostgreSQL, which has real concurrent connections, each unit simply
 runs in its own transaction on a pooled connection.
 
+No single unit can stop the writer: whatever a batch raises (a constraint, a value the
+database cannot store such as an integer past 64 bits or a lone UTF-16 surrogate, or
+anything else), the transaction is rolled back and the batch replayed without the
+offending units, which alone get the error (:class:`~gridlinks.core.errors.BadRequest`
+for a value, IntegrityError for a constraint). The connection is never left inside a
+transaction. Only a failure of the database itself (disk full, I/O error) fails a whole
+batch; the writer then reports itself unhealthy (:meth:`SqliteGroupWriter.health`, shown
+by ``/api/health``) until a batch commits again.
+
 The SQL is generated from the Tortoise models' metadata, so the ORM remains the one
 description of the schema.
 """
@@ -26,13 +35,14 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
-from gridlinks.core.errors import BadRequest
+from gridlinks.core.errors import BadRequest, HubError
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +226,44 @@ def _build_sql(op: Op, dialect: str, names: tuple[str, ...], split: int) -> str:
 class _Pending:
     statements: list[_Statement]
     future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+STALL_S = 10.0
+
+
+class WriterHealth:
+    """What ``/api/health`` says about the write path: a hub whose writer cannot commit
+    must not look UP (a load balancer would keep sending it devices)."""
+
+    def __init__(self) -> None:
+        self.last_error: str | None = None
+        self.failing_since: float | None = None
+        self.last_commit = time.monotonic()
+
+    def committed(self) -> None:
+        if self.failing_since is not None:
+            log.warning("group commit: the database accepts commits again")
+        self.last_error = None
+        self.failing_since = None
+        self.last_commit = time.monotonic()
+
+    def failed(self, exc: BaseException, units: int) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        # One line, no traceback: the cause is the database, and the message says it.
+        log.error("group commit of %d units failed: %s", units, self.last_error)
+
+    def report(self, oldest_queued_at: float | None) -> dict[str, Any]:
+        now = time.monotonic()
+        if self.failing_since is not None:
+            return {"ok": False, "reason": f"database refuses commits: {self.last_error}",
+                    "since_s": round(now - self.failing_since, 1)}
+        if oldest_queued_at is not None and now - oldest_queued_at > STALL_S:
+            return {"ok": False, "reason": "writes are waiting without a commit",
+                    "waiting_s": round(now - oldest_queued_at, 1)}
+        return {"ok": True}
 
 
 class SqliteGroupWriter:
@@ -229,6 +277,7 @@ class SqliteGroupWriter:
         self._task: asyncio.Task | None = None
         self.batches = 0
         self.units = 0
+        self.health_state = WriterHealth()
 
     def start(self) -> None:
         from aiosqlite import Connection
@@ -272,8 +321,10 @@ class SqliteGroupWriter:
                 try:
                     results = await self._write_batch(batch)
                 except Exception as exc:  # the database itself failed: every unit learns it
-                    log.exception("group commit of %d units failed", len(batch))
+                    self.health_state.failed(exc, len(batch))
                     results = [exc] * len(batch)
+                else:
+                    self.health_state.committed()
                 self.batches += 1
                 self.units += len(batch)
                 for pending, result in zip(batch, results):
@@ -283,6 +334,12 @@ class SqliteGroupWriter:
                         pending.future.set_result(None)
                     else:
                         pending.future.set_exception(result)
+
+    def health(self) -> dict[str, Any]:
+        """``{"ok": bool, ...}``: not ok while the database refuses commits, or while
+        units wait longer than ``STALL_S`` without a commit (a wedged writer)."""
+        oldest = self._queue[0].queued_at if self._queue else None
+        return self.health_state.report(oldest)
 
     async def _write_batch(self, batch: list[_Pending]) -> list[Exception | None]:
         groups = _group_by_shape(batch)
@@ -296,35 +353,80 @@ class SqliteGroupWriter:
             return await conn._execute(lambda: write_batch_sync(conn._conn, groups, units))
 
 
+# Errors that belong to one unit's values, not to the database: the unit fails alone.
+_VALUE_ERRORS = (OverflowError, UnicodeEncodeError, ValueError, TypeError, sqlite3.InterfaceError,
+                 sqlite3.DataError, sqlite3.ProgrammingError)
+
+
+def unit_error(exc: BaseException) -> Exception | None:
+    """The error a unit gets for ``exc``, or ``None`` if ``exc`` is not the unit's fault
+    (the database itself failed)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IntegrityError(str(exc))
+    if isinstance(exc, _VALUE_ERRORS):
+        return BadRequest(f"a value cannot be stored: {_describe(exc)}")
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        return "text with characters that are not valid Unicode (a lone surrogate)"
+    if isinstance(exc, OverflowError) or "out of int64 range" in str(exc):
+        return "an integer outside the 64-bit range"
+    if "Character" in type(exc).__name__:  # asyncpg: a NUL or a lone surrogate in text
+        return "text with a character the database cannot store"
+    return type(exc).__name__
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Leave no transaction open, whatever state the failure left behind."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
+
+
 def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | None]:
     """Run in the SQLite thread: the whole batch in one transaction, each statement shape
-    as one executemany. If a row breaks a constraint, roll back and replay unit by unit,
-    each in a savepoint, so only the offending units fail."""
+    as one executemany. If anything fails, roll back and replay unit by unit, each in a
+    savepoint, so only the offending units fail. Never returns inside a transaction."""
+    if db.in_transaction:  # cannot happen through the writer; never build on a stale one
+        log.warning("group commit: the connection was inside a transaction; rolled it back")
+        _rollback(db)
     try:
         db.execute("BEGIN IMMEDIATE")
         for sql, rows in groups:
             db.executemany(sql, rows)
         db.execute("COMMIT")
         return [None] * len(units)
-    except sqlite3.IntegrityError:
-        db.execute("ROLLBACK")
+    except Exception as exc:
+        _rollback(db)
+        error = unit_error(exc)
+        if error is None:
+            raise  # the database itself failed: every unit of the batch learns it
+        if len(units) == 1:
+            return [error]  # nothing to replay: the one unit is the offender
+    except BaseException:
+        _rollback(db)
+        raise
     results: list[Exception | None] = []
-    db.execute("BEGIN IMMEDIATE")
     try:
+        db.execute("BEGIN IMMEDIATE")
         for statements in units:
             db.execute("SAVEPOINT unit")
             try:
                 for st in statements:
                     db.execute(st.sql, st.params)
-            except sqlite3.IntegrityError as exc:
+            except Exception as exc:
+                error = unit_error(exc)
+                if error is None:
+                    raise  # the database itself: the whole batch fails (below)
                 db.execute("ROLLBACK TO unit")
-                results.append(IntegrityError(str(exc)))
+                results.append(error)
             else:
                 results.append(None)
             db.execute("RELEASE unit")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        _rollback(db)
         raise
     return results
 
@@ -343,17 +445,22 @@ def _group_by_shape(batch: list[_Pending]) -> list[tuple[str, list[list[Any]]]]:
 
 
 class PostgresUnitWriter:
-    """One transaction per unit on a pooled connection: PostgreSQL runs them concurrently."""
+    """One transaction per unit on a pooled connection: PostgreSQL runs them concurrently.
+    asyncpg rolls a transaction back on any exception, so no unit can leave one open."""
 
     def __init__(self, client: Any):
         self._client = client
         self._last: asyncio.Future | None = None
+        self.health_state = WriterHealth()
 
     def start(self) -> None:
         pass
 
     async def close(self) -> None:
         pass
+
+    def health(self) -> dict[str, Any]:
+        return self.health_state.report(None)
 
     def submit(self, ops: Sequence[Op]) -> asyncio.Future:
         """Start the unit now; the future resolves once it is committed. Units of one
@@ -372,11 +479,21 @@ class PostgresUnitWriter:
             return
         import asyncpg
 
-        statements = [compile_op(op, "postgres") for op in ops]
-        async with self._client.acquire_connection() as conn:
-            try:
+        try:
+            statements = [compile_op(op, "postgres") for op in ops]
+            async with self._client.acquire_connection() as conn:
                 async with conn.transaction():
                     for st in statements:
                         await conn.execute(st.sql, *st.params)
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                raise IntegrityError(str(exc)) from None
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(str(exc)) from None
+        except (asyncpg.DataError, *_VALUE_ERRORS) as exc:
+            # asyncpg refuses what PostgreSQL cannot store (an integer past 64 bits, a
+            # lone surrogate, a NUL in text) while encoding the arguments.
+            raise BadRequest(f"a value cannot be stored: {_describe(exc)}") from None
+        except (HubError, IntegrityError):
+            raise
+        except Exception as exc:
+            self.health_state.failed(exc, 1)
+            raise
+        self.health_state.committed()

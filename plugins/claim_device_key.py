@@ -30,13 +30,19 @@ class DeviceKeyStrategy:
         value = await self.store.get(_key(device))
         if value is None:
             return None
-        return ClaimInfo(str(value.get("secret", "")), int(value.get("expiration_ms", 0)), NAME)
+        gateway_id = value.get("gateway_id")
+        return ClaimInfo(str(value.get("secret", "")), int(value.get("expiration_ms", 0)), NAME,
+                         str(gateway_id) if gateway_id else None)
 
     async def register(self, device, info):
         # A later message replaces the earlier one: the device is authenticated, and its
         # newest secret is the one it shows (the reference keeps the first until it expires).
+        # Who sent it is kept: the claim service lets a gateway replace only its own info.
         ttl_s = max((info.expiration_ms - now_ms()) / 1000, 0.001)
-        await self.store.put(_key(device), {"secret": info.secret, "expiration_ms": info.expiration_ms}, ttl_s)
+        value = {"secret": info.secret, "expiration_ms": info.expiration_ms}
+        if info.gateway_id:
+            value["gateway_id"] = info.gateway_id
+        await self.store.put(_key(device), value, ttl_s)
         return True
 
     async def discard(self, device):

@@ -53,6 +53,32 @@ async def new_device(running: RunningHub, name: str, **extra: Any) -> tuple[str,
     return body["deviceId"], body["credentialsValue"]
 
 
+async def gateway_profile(running: RunningHub, name: str = "Gateways", allow: bool = True) -> tuple[str, str]:
+    """(provision key, secret) of a new ALLOW_CREATE_NEW_DEVICES profile, made over REST,
+    whose ``allowGateways`` is ``allow``."""
+    status, body = await running.admin("POST", "/api/deviceProfile", {
+        "name": name, "provisionType": "ALLOW_CREATE_NEW_DEVICES",
+        "profileData": {"provisionConfiguration": {"type": "ALLOW_CREATE_NEW_DEVICES", "allowGateways": allow}}})
+    assert status == 200, body
+    assert body["profileData"]["provisionConfiguration"]["allowGateways"] is allow
+    return body["provisionDeviceKey"], body["profileData"]["provisionConfiguration"]["provisionDeviceSecret"]
+
+
+async def new_gateway(running: RunningHub, name: str, key: str, secret: str) -> tuple[str, str, bool]:
+    """(device id, access token, is it a gateway) of a device provisioned with ``"gateway": true``."""
+    status, body = await running.provision(deviceName=name, provisionDeviceKey=key, provisionDeviceSecret=secret,
+                                           gateway=True)
+    assert status == 200 and body["status"] == "SUCCESS", body
+    status, device = await running.admin("GET", f"/api/device/{body['deviceId']}")
+    assert status == 200, device
+    return body["deviceId"], body["credentialsValue"], device["additionalInfo"]["gateway"]
+
+
+async def bind_to_gateway(running: RunningHub, device_id: str, gateway_id: str) -> None:
+    """Record, as the tenant, that the device is connected through the gateway."""
+    await set_server_attributes(running, device_id, {"lastConnectedGateway": gateway_id})
+
+
 async def set_server_attributes(running: RunningHub, device_id: str, values: dict[str, Any]) -> None:
     status, body = await running.admin("POST", f"/api/plugins/telemetry/DEVICE/{device_id}/attributes/SERVER_SCOPE",
                                        values)

@@ -5,8 +5,8 @@ import asyncio
 import json
 
 from gridlinks.core.models import now_ms
-from tests.claim_support import (audit_outcomes, claim, claim_hub, customer_user, new_device, server_attributes,
-                                 set_server_attributes)
+from tests.claim_support import (audit_outcomes, bind_to_gateway, claim, claim_hub, customer_user, gateway_profile,
+                                 new_device, new_gateway, server_attributes, set_server_attributes)
 
 NOT_FOUND_BODY = {"status": 404, "message": "Requested item wasn't found!", "errorCode": 32}
 FORBIDDEN_BODY = {"status": 403, "message": "You don't have permission to perform this operation!", "errorCode": 20}
@@ -173,25 +173,6 @@ async def test_explicit_claiming_allowed_false_refuses(running):
     assert (await running.post(f"/api/v1/{token}/claim", json={}))[0] == 403
 
 
-async def test_lockout_and_recovery(tmp_path):
-    async with claim_hub(tmp_path, max_failed_attempts=3, lockout_s=1.0) as running:
-        _, token = await new_device(running, "target")
-        _, attacker = await customer_user(running, "Customer A", "a@customer.test")
-        _, owner = await customer_user(running, "Customer B", "b@customer.test")
-        assert (await running.post(f"/api/v1/{token}/claim", json={"secretKey": "right"}))[0] == 200
-        for guess in ("g1", "g2", "g3"):
-            assert await claim(running, attacker, "target", guess) == (400, "FAILURE")
-        # Now both the caller and the device are locked: even the right secret gets 429.
-        status, body = await claim(running, attacker, "target", "right")
-        assert status == 429 and body["errorCode"] == 33 and "Too many failed claim attempts" in body["message"]
-        status, body = await claim(running, owner, "target", "right")
-        assert status == 429 and "for this device" in body["message"]
-        await asyncio.sleep(1.1)
-        status, body = await claim(running, owner, "target", "right")
-        assert status == 200 and body["response"] == "SUCCESS"
-        assert "LOCKED" in await audit_outcomes(running, "device_claimed")
-
-
 async def test_caller_lockout_covers_guessing_device_names(tmp_path):
     async with claim_hub(tmp_path, max_failed_attempts=2, lockout_s=30) as running:
         _, token = await new_device(running, "real")
@@ -242,24 +223,30 @@ async def test_concurrent_claims_have_one_winner(running):
 
 
 async def test_gateway_registers_claim_info_for_several_devices(running):
-    gateway_id, _ = await new_device(running, "gw", gateway=True)
-    _, plain_token = await new_device(running, "not-a-gateway")
-    for name in ("sensor-1", "sensor-2", "sensor-3"):
-        await new_device(running, name)
+    gateway_id, _, is_gateway = await new_gateway(running, "gw", *await gateway_profile(running))
+    assert is_gateway
+    await new_device(running, "not-a-gateway")
+    for name in ("sensor-1", "sensor-2", "sensor-3", "unbound"):
+        device_id, _ = await new_device(running, name)
+        if name != "unbound":
+            await bind_to_gateway(running, device_id, gateway_id)
     _, user = await customer_user(running, "Customer A", "a@customer.test")
     hub = running.hub
     gateway = await hub.devices.get(None, gateway_id)
     results = await hub.claiming.register_for_gateway(gateway, {
         "sensor-1": {"secretKey": "one", "durationMs": 60000}, "sensor-2": {}, "sensor-3": {"secretKey": 7},
-        "ghost": {"secretKey": "x"}}, "MQTT")
+        "ghost": {"secretKey": "x"}, "unbound": {"secretKey": "x"}}, "MQTT")
     assert results["sensor-1"] == results["sensor-2"] == {"status": "SUCCESS"}
     assert results["sensor-3"]["status"] == "FAILURE" and "secretKey" in results["sensor-3"]["errorMsg"]
     assert results["ghost"]["status"] == "FAILURE"
+    # Bound to no gateway: no gateway may speak for it.
+    assert results["unbound"] == {"status": "FAILURE", "errorMsg": "device 'unbound' is not known to this gateway"}
     assert (await claim(running, user, "sensor-1", "one"))[0] == 200
     assert (await claim(running, user, "sensor-2", ""))[0] == 200
     assert await claim(running, user, "sensor-3", "") == (400, "FAILURE")
+    assert await claim(running, user, "unbound", "x") == (400, "FAILURE")
     outcomes = await audit_outcomes(running, "claim_registered")
-    assert sorted(outcomes) == ["FAILURE", "FAILURE", "SUCCESS", "SUCCESS"]
+    assert sorted(outcomes) == ["FAILURE", "FAILURE", "FAILURE", "SUCCESS", "SUCCESS"]
 
     plain = await hub.devices.by_name(None, "not-a-gateway")
     try:

@@ -65,3 +65,23 @@ def test_customer_role_and_group_commands(gridlinks):
     assert asyncio.run(_may_claim(gridlinks.data, "ann@acme.test", customer_users_can_claim=False))
     assert not asyncio.run(_may_claim(gridlinks.data, "bob@acme.test", customer_users_can_claim=False))
     assert asyncio.run(_may_claim(gridlinks.data, "bob@acme.test"))
+
+
+async def _allows_gateways(data_dir, name):
+    from gridlinks.core.models import DeviceProfile
+    from gridlinks.core.profiles import allows_gateways
+
+    hub = Hub(HubConfig({"data_dir": str(data_dir)}, environ={}))
+    await hub.open()
+    try:
+        return allows_gateways(await DeviceProfile.get(name=name))
+    finally:
+        await hub.stop()
+
+
+def test_profile_create_allow_gateways(gridlinks):
+    assert gridlinks("init", "--admin-email", "ops@site.test", "--admin-password", "pw-123456")[0] == 0
+    assert gridlinks("profile", "create", "--name", "Gateways", "--strategy", "allow-create", "--allow-gateways")[0] == 0
+    assert gridlinks("profile", "create", "--name", "Sensors", "--strategy", "allow-create")[0] == 0
+    assert asyncio.run(_allows_gateways(gridlinks.data, "Gateways")) is True
+    assert asyncio.run(_allows_gateways(gridlinks.data, "Sensors")) is False

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.claim_support import PASSWORD, claim, customer_user, new_device, wait_for_outcomes
+from tests.claim_support import (PASSWORD, bind_to_gateway, claim, customer_user, gateway_profile, new_device,
+                                 new_gateway, wait_for_outcomes)
 from tests.support import REPO, run_script
 
 TBREST_PYTHON = REPO / ".venv-tbrest" / "bin" / "python"
@@ -71,9 +72,10 @@ async def test_seed_claiming_script_with_tb_mqtt_client(running, tmp_path):
 
 async def test_gateway_claims_with_tb_gateway_mqtt_client(running, tmp_path):
     python = client_python(TBMQTT_PYTHON)
-    _, gw_token = await new_device(running, "gateway-1", gateway=True)
+    gateway_id, gw_token, _ = await new_gateway(running, "gateway-1", *await gateway_profile(running))
     for name in ("meter-1", "meter-2"):
-        await new_device(running, name)
+        device_id, _ = await new_device(running, name)
+        await bind_to_gateway(running, device_id, gateway_id)
     _, user = await customer_user(running, "Customer A", "a@customer.test")
     port = running.hub.transports.get("mqtt").settings.port
     answers = [str(port), gw_token, "meter-1,s1", "meter-2,s2", ""]

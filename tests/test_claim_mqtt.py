@@ -3,8 +3,8 @@
 
 import json
 
-from tests.claim_support import (claim, claim_hub, customer_user, new_device, set_server_attributes,
-                                 wait_for_outcomes)
+from tests.claim_support import (bind_to_gateway, claim, claim_hub, customer_user, gateway_profile, new_device,
+                                 new_gateway, set_server_attributes, wait_for_outcomes)
 from tests.mqtt_wire import MqttWire
 
 CLAIM = "v1/devices/me/claim"
@@ -65,10 +65,11 @@ async def test_refusal_without_subscription_is_audited_only(tmp_path):
 
 
 async def test_gateway_claim_over_mqtt(running):
-    _, gw_token = await new_device(running, "gateway-1", gateway=True)
+    gateway_id, gw_token, _ = await new_gateway(running, "gateway-1", *await gateway_profile(running))
     _, plain_token = await new_device(running, "plain")
     for name in ("child-a", "child-b"):
-        await new_device(running, name)
+        device_id, _ = await new_device(running, name)
+        await bind_to_gateway(running, device_id, gateway_id)
     _, user = await customer_user(running, "Customer A", "a@customer.test")
     client = await session(running, gw_token, subscribe=False)
     try:

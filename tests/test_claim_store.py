@@ -57,18 +57,46 @@ async def test_expired_entries_are_swept():
     assert len(store._items) == 1
 
 
-async def test_limiter_locks_and_releases():
+async def test_limiter_locks_the_caller_and_releases():
     store = MemoryClaimStore()
     limiter = AttemptLimiter(lambda: store, max_failures=2, lockout_s=0.2)
-    who, dev = claim_limits.caller("u1"), claim_limits.device("d1")
-    await limiter.failed(who, dev)
-    await limiter.check(who, dev)
+    who, here = claim_limits.caller("u1"), claim_limits.caller_on_device("u1", "d1")
+    await limiter.failed(await limiter.begin(who, here))
     await limiter.succeeded(who)
-    await limiter.failed(who, dev)
+    await limiter.failed(await limiter.begin(who, here))
     await limiter.check(who)  # the success reset the caller's count: one failure since
-    with pytest.raises(TooManyAttempts, match="for this device") as info:
-        await limiter.check(dev)
+    # ... but not the count on that device, which a success elsewhere must not reset.
+    with pytest.raises(TooManyAttempts, match="from this user for this device") as info:
+        await limiter.check(here)
     assert 0 < info.value.retry_after_s <= 0.2
+    other = claim_limits.caller("u2")
+    await limiter.check(other, claim_limits.caller_on_device("u2", "d1"))
+
+
+async def test_limiter_counts_before_the_comparison():
+    """Attempts that all passed ``check`` at once: the one past the threshold is refused
+    (and locks), so a burst cannot get more comparisons than the threshold."""
+    store = MemoryClaimStore()
+    limiter = AttemptLimiter(lambda: store, max_failures=3, lockout_s=30)
+    who = claim_limits.caller("u")
+    attempts = [await limiter.begin(who) for _ in range(3)]
+    with pytest.raises(TooManyAttempts, match="from this user"):
+        await limiter.begin(who)
+    with pytest.raises(TooManyAttempts):
+        await limiter.check(who)
+    assert len(attempts) == 3
+
+
+async def test_device_failures_only_back_off():
+    store = MemoryClaimStore()
+    limiter = AttemptLimiter(lambda: store, max_failures=2, lockout_s=30, backoff_base_s=0.5, backoff_max_s=3.0)
+    target = claim_limits.device("d1")
+    delays = [await limiter.backoff(target) for _ in range(6)]
+    assert delays == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    await limiter.check(target)  # never a lock, however many failures
+    await limiter.succeeded(target)
+    assert await limiter.backoff(target) == 0.5
+    assert claim_limits.backoff_s(0, 1, 2) == 0 and claim_limits.backoff_s(10**6, 0.1, 2.5) == 2.5
 
 
 async def test_limiter_can_be_switched_off():
@@ -76,7 +104,9 @@ async def test_limiter_can_be_switched_off():
     limiter = AttemptLimiter(lambda: store, max_failures=0, lockout_s=300)
     who = claim_limits.caller("u")
     for _ in range(10):
-        await limiter.failed(who)
+        await limiter.failed(await limiter.begin(who))
+        await limiter.failed_now(who)
+        assert await limiter.backoff(claim_limits.device("d")) == 0
     await limiter.check(who)
     assert store._items == {}
 

@@ -59,7 +59,13 @@ class HttpTransport:
         return app
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "UP"})
+        """UP only while the write path commits: a hub that answers but cannot store
+        must be taken out of a load balancer (503)."""
+        storage = self.hub.storage
+        writer = storage.health() if storage is not None else {"ok": False, "reason": "storage is not open"}
+        if writer["ok"]:
+            return web.json_response({"status": "UP"})
+        return web.json_response({"status": "DOWN", "writer": writer}, status=503)
 
     async def start(self) -> None:
         self._runner = GuardedAppRunner(self.build_app(), self.settings.connection_limits(), access_log=None,
