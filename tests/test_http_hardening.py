@@ -139,6 +139,15 @@ async def test_huge_unauthenticated_body_is_413_before_it_is_read(running, no_tr
     assert status == 413 and json.loads(body)["status"] == 413
 
 
+async def test_large_dashboard_sign_in_body_is_413_before_it_is_read(running, no_tracebacks):
+    """10 MB: under the dashboard's upload limit (for signed-in bulk import), far over the
+    unauthenticated one; only 1 KB is sent."""
+    status, _ = await _raw(running, b"POST /ui/login HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Type: application/x-www-form-urlencoded\r\n"
+                                    b"Content-Length: 10000000\r\n\r\n", b"username=" + b"a" * 1024)
+    assert status == 413
+
+
 async def test_huge_chunked_login_body_is_413(running, no_tracebacks):
     async def chunks():
         for _ in range(100):

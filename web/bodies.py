@@ -38,7 +38,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def limits(request: web.Request) -> BodyLimits:
-    return request.app.get(BODY_LIMITS) or BodyLimits()
+    """The limits set on the application (or a parent of it, for the dashboard's sub-app)."""
+    return request.config_dict.get(BODY_LIMITS) or BodyLimits()
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

@@ -21,6 +21,7 @@ from gridlinks.web.dashboard.pages import PUBLIC, PageRegistry
 from gridlinks.web.dashboard.render import pretty_json, render, ts_text, url
 from gridlinks.web.dashboard.session import CSRF_FIELD, CSRF_HEADER, csrf_for, csrf_ok, session_token
 from gridlinks.web.dashboard.state import STATE, WHO, DashboardState, audience_allows
+from gridlinks.web.bodies import limits
 from gridlinks.web.rest_auth import plausible_token
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ async def gate(request: web.Request, handler):
         if not audience_allows(audience, who):
             raise Forbidden("Your account cannot open this page.")
         if request.method not in SAFE_METHODS:
+            if who is None:
+                _refuse_large_anonymous_body(request)
             await _check_csrf(request, st)
         if name == "static":
             return await _static_file(request, handler)
@@ -101,6 +104,15 @@ async def gate(request: web.Request, handler):
                   resource.canonical if resource is not None else request.path, type(exc).__name__)
         return error_page(request, 500, "Something went wrong",
                           "The hub could not show this page. The error has been logged.")
+
+
+def _refuse_large_anonymous_body(request: web.Request) -> None:
+    """Nobody is signed in (the sign-in form): a body over the small unauthenticated limit
+    is refused before it is read (http.max_unauthenticated_body_bytes)."""
+    limit = limits(request).unauthenticated
+    size = request.content_length
+    if (size is not None and size > limit) or (size is None and request.body_exists):  # or chunked
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size or 0)
 
 
 async def _static_file(request: web.Request, handler) -> web.StreamResponse:
