@@ -7,8 +7,6 @@ import asyncio
 import json
 
 import pytest
-from aiohttp import web
-
 from gridlinks.core import hookimpl
 from gridlinks.core.config import DEFAULT_PLUGINS
 from tests.support import ADMIN_EMAIL, hub_config, start_hub, stop_hub
@@ -242,7 +240,3 @@ async def test_random_bytes_on_the_port_log_no_traceback(running, no_tracebacks)
     status, _ = await _raw(running, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
     assert status == 400
 
-
-def test_web_is_untouched_by_plain_aiohttp_apps():
-    """The guard only wraps the hub's runner; aiohttp itself is not patched."""
-    assert web.AppRunner.__module__ == "aiohttp.web_runner"

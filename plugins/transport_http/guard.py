@@ -17,10 +17,11 @@ or only half of one), as nginx does. Connections over ``max_connections`` get a 
 the hub's JSON error body and are closed at once; those already open are unaffected.
 
 How: the AppRunner's protocol factory (:class:`aiohttp.web.Server`) builds a
-:class:`GuardedRequestHandler`, aiohttp's own RequestHandler plus two timers. It reads
-three attributes of RequestHandler that are not documented API (``_request_count``,
-``_messages``, ``_reading_paused``); tests/test_http_limits.py checks the behaviour on
-real sockets, so an aiohttp upgrade that changes them fails there.
+:class:`GuardedRequestHandler`, aiohttp's own RequestHandler plus two timers. It relies on
+attributes that are not documented API (RequestHandler's ``_request_count``,
+``_messages``, ``_reading_paused``, ``_loop``; Server's ``_connections``, ``_kwargs``,
+``_loop``); tests/test_http_limits.py checks the behaviour on real sockets, so an aiohttp
+upgrade that changes them fails there.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class GuardedRequestHandler(web.RequestHandler):
         self._body_timer: asyncio.TimerHandle | None = None
         self._body: Any = None  # the payload (StreamReader) of the request whose body is being read
         self._awaiting_headers = False
+        self._busy = False  # from a request's complete headers until its response is written
         self._last_data = 0.0
 
     # -- aiohttp protocol events -----------------------------------------------------------------
@@ -127,12 +129,13 @@ class GuardedRequestHandler(web.RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         self._last_data = self._loop.time()
-        if data and not self._awaiting_headers and self._idle():
+        if data and not self._awaiting_headers and not self._busy:
             self._start_header_timer()  # first byte of the next request on a kept-alive connection
         parsed_before = self._request_count
         super().data_received(data)
         if self._request_count > parsed_before:  # a request's headers are complete
             self._stop_header_timer()
+            self._busy = True
             if self._messages:
                 payload = self._messages[-1][1]
                 if not payload.is_eof():
@@ -146,6 +149,7 @@ class GuardedRequestHandler(web.RequestHandler):
     async def finish_response(self, request, resp, start_time):  # type: ignore[no-untyped-def]
         result = await super().finish_response(request, resp, start_time)
         self._stop_body_timer()
+        self._busy = bool(self._messages)  # pipelined requests still queued
         return result
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
@@ -155,9 +159,6 @@ class GuardedRequestHandler(web.RequestHandler):
         self.logger.log(level, *args, **kw)
 
     # -- timers --------------------------------------------------------------------------------
-
-    def _idle(self) -> bool:
-        return not self._messages and self._current_request is None and self._body is None
 
     def _start_header_timer(self) -> None:
         self._stop_header_timer()
