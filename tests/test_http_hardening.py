@@ -240,3 +240,15 @@ async def test_random_bytes_on_the_port_log_no_traceback(running, no_tracebacks)
     status, _ = await _raw(running, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
     assert status == 400
 
+
+
+def test_other_json_parse_sites_share_the_limits():
+    """The dashboard's attribute form, its claim statistics and the dynamic-registration
+    login parse JSON too; deep nesting there was a RecursionError."""
+    from gridlinks.plugins.dynamic_registration.login import parse_request
+    from gridlinks.web.dashboard.devices import parse_value
+    from gridlinks.web.dashboard.stats import claim_expiration
+
+    assert parse_value("[" * 5000) == "[" * 5000 and parse_value("NaN") == "NaN" and parse_value("[1]") == [1]
+    assert claim_expiration("[" * 5000) == 0 and claim_expiration('{"expirationTime": 5}') == 5
+    assert parse_request(b"[" * 5000) == ("", False) and parse_request(b'{"RequestID": "7"}') == ("7", True)
