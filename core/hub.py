@@ -34,6 +34,7 @@ from gridlinks.core.types import ClaimStore, ClaimStrategy, CredentialType, Prov
 log = logging.getLogger(__name__)
 
 PERMISSION_MODELS = "gridlinks.core.permission_models"
+SESSION_MODELS = "gridlinks.core.session_models"
 
 
 class Hub:
@@ -77,7 +78,7 @@ class Hub:
         self.claiming.attach()
 
     def _model_modules(self) -> list[str]:
-        modules: list[str] = [PERMISSION_MODELS]
+        modules: list[str] = [PERMISSION_MODELS, SESSION_MODELS]
         self.pm.hook.register_models(register=modules.append)
         return modules
 
