@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from gridlinks.core.errors import BadRequest, Conflict, TokenExpired, Unauthorized
 from gridlinks.core.models import Authority, Customer, Tenant, User
 from gridlinks.core.session_models import AuthSession
+from gridlinks.core.storage import owner_only
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -72,6 +73,7 @@ class AuthService:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
+        owner_only(path)  # a key file from an older hub or copied with a loose umask
         self._key = path.read_text().strip()
 
     # -- passwords ----------------------------------------------------------------
