@@ -62,6 +62,7 @@ class AuthService:
         self.hub = hub
         self._key: str | None = None
         self._last_purge = float("-inf")
+        self._session_sql: str | None = None
 
     def load_signing_key(self) -> None:
         configured = self.hub.settings.auth.jwt_secret
@@ -223,15 +224,32 @@ class AuthService:
             raise Unauthorized("Authentication failed")
         if sid is None:
             raise TokenExpired(TOKEN_EXPIRED)  # issued before sessions existed
-        # The user is re-read on every request so that a disabled or deleted user loses
-        # access at once; the join on the session makes the same query the revocation
-        # check, with the database as the only truth (shared by every hub process).
-        user = await User.filter(id=user_id, auth_sessions__id=sid).first()
-        if user is None:
+        row = await self._session_user(user_id, sid)
+        if row is None:
             raise TokenExpired(TOKEN_EXPIRED)
-        if not user.enabled:
+        if not row["enabled"]:
             raise Unauthorized("Authentication failed")
-        return Principal(user.id, user.email, user.authority, user.tenant_id, user.customer_id)
+        return Principal(_uuid(row["id"]), row["email"], row["authority"], _uuid(row["tenant_id"]),
+                         _uuid(row["customer_id"]))
+
+    async def _session_user(self, user_id: uuid.UUID, sid: uuid.UUID) -> dict[str, Any] | None:
+        """The user of a live session, or None: the check every REST and dashboard request
+        makes. The user is re-read every time so that a disabled or deleted user loses
+        access at once; joined with the session row, the same single indexed query is the
+        revocation check, with the database as the only truth (shared by every hub
+        process, no cache to go stale). Plain SQL built from the models' metadata: through
+        the ORM the join cost about three times as much as today's bare user read."""
+        if self._session_sql is None:
+            users, sessions = User._meta, AuthSession._meta
+            uc, sc = users.fields_db_projection, sessions.fields_db_projection
+            wanted = ", ".join(f'u."{uc[name]}" AS {name}'
+                               for name in ("id", "email", "authority", "tenant_id", "customer_id", "enabled"))
+            first, second = ("$1", "$2") if self.hub.storage.dialect == "postgres" else ("?", "?")
+            self._session_sql = (f'SELECT {wanted} FROM "{users.db_table}" u JOIN "{sessions.db_table}" s '
+                                 f'ON s."{sc["user_id"]}" = u."{uc["id"]}" '
+                                 f'WHERE s."{sc["id"]}" = {first} AND u."{uc["id"]}" = {second}')
+        rows = await self.hub.storage.connection().execute_query_dict(self._session_sql, [str(sid), str(user_id)])
+        return rows[0] if rows else None
 
 
 def _new_jti() -> str:
