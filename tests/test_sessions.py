@@ -229,3 +229,47 @@ async def test_expired_sessions_are_purged_on_sign_in(running):
     fresh = await rest_login(running)
     assert await AuthSession.all().count() == 1
     assert (await me(running, fresh["token"]))[0] == 200
+
+
+def test_session_endpoints_never_answer_5xx(tmp_path):
+    """Hostile ids, flags, refresh tokens and bearer tokens (printable ASCII: what the
+    HTTP layer lets through) against what this module added: 4xx or 200, never 5xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from tests.support import hub_config, start_hub, stop_hub
+
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(start_hub(hub_config(tmp_path / "data")))
+    text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e), max_size=300)
+    statuses: set[int] = set()
+    user = loop.run_until_complete(customer(running))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(user_id=text, flag=text, token=text, body=st.one_of(text, st.none(), st.integers(), st.lists(text)))
+    def probe(user_id, flag, token, body):
+        async def go():
+            from urllib.parse import quote
+
+            session = await running.hub.auth.start_session(user)  # a live token for each flag
+            answers = [
+                await running.post(f"/api/auth/logout?everywhere={quote(flag, safe='')}", token=session["token"]),
+                await running.post(f"/api/user/{quote(user_id, safe='')}/sessions/revoke", token=running.admin_token),
+                await running.post(f"/api/auth/logout?everywhere={quote(flag, safe='')}", token=token),
+                await running.post("/api/auth/token", json={"refreshToken": body}),
+                await running.get("/api/auth/user", token=token),
+            ]
+            return [status for status, _ in answers]
+
+        got = loop.run_until_complete(asyncio.wait_for(go(), 30))
+        statuses.update(got)
+        assert all(status < 500 for status in got), got
+
+    try:
+        probe()
+        # the admin's own session survived everything above
+        assert loop.run_until_complete(me(running, running.admin_token))[0] == 200
+    finally:
+        loop.run_until_complete(stop_hub(running))
+        loop.close()
+    assert statuses <= {200, 400, 401, 404}, statuses
