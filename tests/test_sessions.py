@@ -12,7 +12,7 @@ import jwt
 from yarl import URL
 
 from gridlinks.core.bootstrap import default_tenant
-from gridlinks.core.models import Tenant
+from gridlinks.core.models import AuditEvent, Tenant
 from gridlinks.core.session_models import AuthSession
 from tests.browser.support import DashboardClient, csrf_from
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD
@@ -136,6 +136,7 @@ async def test_rest_logout_ends_only_the_callers_session(running):
     assert await me(running, mine["token"]) == (401, EXPIRED)
     assert await refresh(running, mine["refreshToken"]) == (401, EXPIRED)
     assert await running.post("/api/auth/logout", token=mine["token"]) == (401, EXPIRED)
+    assert await AuditEvent.filter(action="user_logout", actor=ADMIN_EMAIL).count() == 1
     assert (await me(running, other["token"]))[0] == 200
     status, _ = await refresh(running, other["refreshToken"])
     assert status == 200
@@ -183,6 +184,8 @@ async def test_an_admin_revokes_the_sessions_of_a_user_of_their_tenant(running):
     assert status == 403 and body["errorCode"] == 20
     status, body = await running.post(path, token=running.admin_token)
     assert status == 200 and body == {"userId": {"entityType": "USER", "id": str(user.id)}, "revokedSessions": 2}
+    revoked = await AuditEvent.get(action="sessions_revoked")
+    assert revoked.actor == ADMIN_EMAIL and revoked.details["user"] == user.email
     for tokens in sessions:
         assert await me(running, tokens["token"]) == (401, EXPIRED)
         assert await refresh(running, tokens["refreshToken"]) == (401, EXPIRED)

@@ -177,3 +177,17 @@ def test_data_dir_is_0700_and_database_and_key_files_0600(tmp_path):
     cli(data, "profile", "list")
     assert mode(data) == 0o700
     assert mode(data / "hub.db") == 0o600 and mode(data / "jwt.secret") == 0o600
+
+
+async def test_migration_backups_are_owner_only(tmp_path):
+    from tests.support import hub_config
+
+    hub = Hub(hub_config(tmp_path / "data"))
+    await hub.open()
+    try:
+        hub.storage._backup_sqlite(1)  # what runs before a schema migration
+    finally:
+        await hub.stop()
+    backups = tmp_path / "data" / "backups"
+    (copy,) = backups.iterdir()
+    assert mode(backups) == 0o700 and mode(copy) == 0o600 and copy.stat().st_size > 0
