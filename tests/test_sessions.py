@@ -276,3 +276,13 @@ def test_session_endpoints_never_answer_5xx(tmp_path):
         loop.run_until_complete(stop_hub(running))
         loop.close()
     assert statuses <= {200, 400, 401, 404}, statuses
+
+
+async def test_deleting_a_user_ends_their_sessions(running_db):
+    user = await customer(running_db)
+    tokens = await rest_login(running_db, user.email, PASSWORD)
+    status, _ = await running_db.delete(f"/api/user/{user.id}", token=running_db.admin_token)
+    assert status == 200
+    assert (await me(running_db, tokens["token"]))[0] == 401
+    assert (await refresh(running_db, tokens["refreshToken"]))[0] == 401
+    assert await AuthSession.filter(user_id=user.id).count() == 0
