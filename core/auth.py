@@ -238,7 +238,7 @@ class AuthService:
         access at once; joined with the session row, the same single indexed query is the
         revocation check, with the database as the only truth (shared by every hub
         process, no cache to go stale). Plain SQL built from the models' metadata: through
-        the ORM the join cost about three times as much as today's bare user read."""
+        the ORM the join cost more than the bare user read it replaces; this costs less."""
         if self._session_sql is None:
             users, sessions = User._meta, AuthSession._meta
             uc, sc = users.fields_db_projection, sessions.fields_db_projection

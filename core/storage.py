@@ -83,14 +83,21 @@ class Storage:
             return None
         return Path(self.url.split("://", 1)[1].split("?", 1)[0])
 
+    @property
+    def _sqlite_file(self) -> Path | None:
+        """The database file, if there is one on disk (not ``:memory:``)."""
+        path = self.sqlite_path
+        return None if path is None or path.name == ":memory:" else path
+
     def _connection_config(self) -> dict | str:
         if self.dialect == "sqlite":
             path = self.sqlite_path
             assert path is not None
             path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-            # SQLite gives its -wal and -shm files the database file's mode.
-            create_private_file(path)
-            self._tighten_sqlite_files()
+            if self._sqlite_file is not None:
+                # SQLite gives its -wal and -shm files the database file's mode.
+                create_private_file(path)
+                self._tighten_sqlite_files()
             return {
                 "engine": "tortoise.backends.sqlite",
                 "credentials": {
@@ -172,7 +179,7 @@ class Storage:
             self._ctx = None
 
     def _tighten_sqlite_files(self) -> None:
-        path = self.sqlite_path
+        path = self._sqlite_file
         if path is not None:
             for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
                 owner_only(candidate)
