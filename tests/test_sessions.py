@@ -286,3 +286,44 @@ async def test_deleting_a_user_ends_their_sessions(running_db):
     assert (await me(running_db, tokens["token"]))[0] == 401
     assert (await refresh(running_db, tokens["refreshToken"]))[0] == 401
     assert await AuthSession.filter(user_id=user.id).count() == 0
+
+
+TBREST_SCRIPT = '''
+import json
+from tb_rest_client.rest import ApiException
+from tb_rest_client.rest_client import RestClient
+
+base_url, username, password = (input() for _ in range(3))
+client = RestClient(base_url=base_url)
+client.login(username, password)
+first = client.token_info["refreshToken"]
+client.refresh()
+client.refresh()  # the second refresh works only with the rotated token the client kept
+print(json.dumps({"rotated": client.token_info["refreshToken"] != first, "user": client.get_user().email}))
+client.logout()
+try:
+    client.get_user()
+    print(json.dumps({"after_logout": 200}))
+except ApiException as exc:
+    print(json.dumps({"after_logout": exc.status, "body": json.loads(exc.body)}))
+'''
+
+
+async def test_tb_rest_client_refreshes_and_logs_out(running, tmp_path):
+    """tb-rest-client, unchanged: keeps the rotated refresh token, and its logout() ends the session."""
+    import json
+
+    from tests.support import REPO, run_script
+
+    python = REPO / ".venv-tbrest" / "bin" / "python"
+    if not python.exists():
+        import pytest
+
+        pytest.skip(f"{python} missing: run `make test` (tests/setup_clients.sh builds it)")
+    script = tmp_path / "tbrest_sessions.py"
+    script.write_text(TBREST_SCRIPT)
+    code, out = await run_script(script, [running.base_url, ADMIN_EMAIL, ADMIN_PASSWORD], tmp_path, python=python)
+    assert code == 0, out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert lines[0] == {"rotated": True, "user": ADMIN_EMAIL}, out
+    assert lines[1] == {"after_logout": 401, "body": EXPIRED}, out
