@@ -17,6 +17,7 @@ from gridlinks.core.devices import decode_json
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.models import Authority, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.paging import parse_paging
+from gridlinks.web import session_api
 from gridlinks.web.rest_auth import principal
 
 ADMINS = (Authority.TENANT_ADMIN, Authority.SYS_ADMIN)
@@ -260,6 +261,7 @@ def register_web_routes(hub, app):
     r.add_post("/api/auth/login", api.login)
     r.add_post("/api/auth/token", api.refresh)
     r.add_get("/api/auth/user", api.current_user)
+    session_api.add_routes(hub, app)  # sign-out and session revocation
     r.add_get("/api/deviceProfiles", api.list_profiles)
     r.add_post("/api/deviceProfile", api.save_profile)
     r.add_get("/api/deviceProfile/{id}", api.get_profile)

@@ -10,7 +10,7 @@ import logging
 from aiohttp import web
 
 from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, PayloadTooLarge,
-                                   TooManyAttempts, Unauthorized)
+                                   TokenExpired, TooManyAttempts, Unauthorized)
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _MAPPING: list[tuple[type[HubError], int, int]] = [
     (PayloadTooLarge, 413, 31),
     (BadRequest, 400, 31),
+    (TokenExpired, 401, 11),
     (Unauthorized, 401, 10),
     (Forbidden, 403, 20),
     (NotFound, 404, 32),
