@@ -76,6 +76,10 @@ class HubProcess:
         return rss_mb(self.proc.pid)
 
 
+# What `gridlinks init --demo` printed for a data dir (it prints its secrets only once).
+WELCOME = "welcome.txt"
+
+
 def hub_env(ports: dict[str, int], data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
     env.update({"GRIDLINKS_BIND": "127.0.0.1", "GRIDLINKS_DATA_DIR": str(data_dir),
@@ -114,8 +118,16 @@ def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, o
         data_dir = Path(tmp.name)
     ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
     env = hub_env(ports, data_dir, extra_env)
-    # No separate `gridlinks init`: `run` bootstraps a fresh data dir itself and prints
-    # the same welcome (key, secret, first password) to its log, a second and a half sooner.
+    # `run` creates no account and prints no secret: `init --demo` does, once, so its
+    # output (admin password, demo key and secret) is kept beside a data dir it set up.
+    welcome_file = data_dir / WELCOME
+    if not welcome_file.exists():
+        done = subprocess.run([str(VENV_BIN / "gridlinks"), "init", "--demo"], env=env, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"gridlinks init failed: {done.stderr.strip()[-1500:]}")
+        welcome_file.write_text(done.stdout)
+    welcome = welcome_file.read_text()
     log = data_dir / "hub.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(pinned([str(VENV_BIN / "gridlinks"), "run"], SERVER_CPU), env=env,
@@ -126,7 +138,6 @@ def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, o
             wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
         except RuntimeError as exc:
             raise RuntimeError(f"hub did not start ({exc}): {log.read_text()[-1500:]}") from None
-        welcome = log.read_text()
         yield HubProcess(proc, data_dir, ports, _value_after(welcome, "provision key"),
                          _value_after(welcome, "provision secret"), _value_after(welcome, "password"), log)
     finally:

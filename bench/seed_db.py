@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import VENV_BIN, free_port, hub_env
+from bench.common import VENV_BIN, WELCOME, free_port, hub_env
 
 CHUNK = 50_000
 SYNCHRONOUS = "NORMAL"
@@ -43,7 +43,7 @@ def _initialised_template() -> Path:
     before its hub starts (an init costs a second and a half; a copy, milliseconds)."""
     template = Path(tempfile.mkdtemp(prefix="gridlinks-bench-template-"))
     atexit.register(shutil.rmtree, template, ignore_errors=True)
-    cli(template, "init")
+    (template / WELCOME).write_text(cli(template, "init", "--demo"))
     return template
 
 

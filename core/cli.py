@@ -25,7 +25,7 @@ from gridlinks.core.cli_registration import add_device_commands, add_profile_com
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
-from gridlinks.core.models import Authority, Customer, DeviceProfile
+from gridlinks.core.models import Authority, Customer, DeviceProfile, User
 from gridlinks.core.profiles import ALLOW_GATEWAYS
 
 STRATEGIES = {
@@ -74,26 +74,44 @@ def mapping_from_header(header: Sequence[str]) -> Mapping:
 
 
 async def cmd_init(hub: Hub, args) -> int:
-    result = await bootstrap(hub, args.admin_email, args.admin_password)
+    result = await bootstrap(hub, args.admin_email, args.admin_password, demo=args.demo)
     print_welcome(result)
     return 0
 
 
 def print_welcome(result) -> None:
+    """What init did. Secrets only as they are created: each is printed exactly once."""
     out.print("[bold]GridLinks Hub[/bold] is set up")
-    out.print(f"  login:    {result.admin_email}")
-    if result.admin_password:
-        out.print(f"  password: {result.admin_password}")
+    if result.admin_email is None:
+        out.print("  admin:    unchanged (an admin exists; add one with --admin-email)")
     else:
-        out.print("  password: (the one given at first init)")
-    out.print(f"  demo profile '{result.demo_profile.name}' ({result.demo_profile.provision_type})")
-    out.print(f"    provision key:    {result.demo_profile.provision_key}")
-    out.print(f"    provision secret: {result.demo_profile.provision_secret}")
+        out.print(f"  login:    {result.admin_email}")
+        if result.admin_password:
+            out.print(f"  password: {result.admin_password}")
+            out.print("            (shown only now: note it; a new one is set with "
+                      "init --admin-email E --admin-password P)")
+        elif result.created:
+            out.print("  password: the one given with --admin-password")
+        elif result.password_changed:
+            out.print("  password: reset to the one given with --admin-password; its sessions ended")
+        else:
+            out.print("  password: unchanged")
+    profile = result.demo_profile
+    if profile is not None:
+        out.print(f"  demo profile '{profile.name}' ({profile.provision_type})")
+        out.print(f"    provision key:    {profile.provision_key}")
+        if result.demo_created:
+            out.print(f"    provision secret: {profile.provision_secret}")
+        else:
+            out.print("    provision secret: (shown when it was created; see its page in the dashboard)")
 
 
 async def cmd_run(hub: Hub, args) -> int:
-    result = await bootstrap(hub)
-    print_welcome(result)
+    # Starting the hub creates no account and prints no secret: that is `init`'s job.
+    if not await User.exists():
+        logging.getLogger("gridlinks").warning(
+            "no user account exists yet: create the first admin with `gridlinks init --admin-email E` "
+            "(see docs/operations.md)")
     await hub.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,6 +203,15 @@ async def cmd_user_add(hub: Hub, args) -> int:
     return 0
 
 
+async def cmd_user_revoke_sessions(hub: Hub, args) -> int:
+    user = await User.get_or_none(email=args.email.strip().lower())
+    if user is None:
+        raise BadRequest(f"no user with e-mail {args.email}")
+    ended = await hub.auth.revoke_sessions(user, actor="gridlinks user revoke-sessions")
+    out.print(f"{ended} session(s) of {user.email} ended; their tokens no longer work")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridlinks", description="GridLinks device onboarding hub")
     common = argparse.ArgumentParser(add_help=False)
@@ -192,9 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", help="YAML config file (default GRIDLINKS_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("init", parents=[common], help="create the database, tenant, admin and demo profile")
-    p.add_argument("--admin-email")
-    p.add_argument("--admin-password")
+    p = sub.add_parser("init", parents=[common], help="create the database, the tenant and its admin")
+    p.add_argument("--admin-email", help="the tenant admin to create (default: one generated admin on first init)")
+    p.add_argument("--admin-password", help="its password (default: generated and printed once)")
+    p.add_argument("--demo", action="store_true", help="also create a demo profile that provisions devices")
     p.set_defaults(func=cmd_init)
     sub.add_parser("run", parents=[common], help="start the hub").set_defaults(func=cmd_run)
 
@@ -232,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=sorted(ROLES), required=True)
     p.add_argument("--customer")
     p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("revoke-sessions", parents=[common], help="sign a user out everywhere")
+    p.add_argument("--email", required=True)
+    p.set_defaults(func=cmd_user_revoke_sessions)
     add_customer_commands(sub, common)
     return parser
 

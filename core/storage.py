@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,40 @@ from gridlinks.core.writes import Op, PostgresUnitWriter, SqliteGroupWriter
 log = logging.getLogger(__name__)
 
 CORE_MODELS = "gridlinks.core.models"
+# The database holds provisioning secrets, device tokens and MQTT passwords in clear:
+# only the hub's own user may read it, its WAL/SHM files and its backups.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def owner_only(path: Path, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Take group and other permissions off an existing ``path`` (one created by an older
+    hub, or by a tool with a looser umask). A path we may not chmod only gets a warning."""
+    try:
+        current = stat.S_IMODE(path.stat().st_mode)
+        if current & ~mode:
+            path.chmod(current & mode)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("cannot make %s owner-only (%s); other users may read it", path, exc)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter (0700), created if missing."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    owner_only(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 unless it exists, so that what is written into it
+    later (by SQLite, say) never sits in a file others can read, not even for a moment."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        owner_only(path)
 
 
 class Storage:
@@ -47,11 +83,21 @@ class Storage:
             return None
         return Path(self.url.split("://", 1)[1].split("?", 1)[0])
 
+    @property
+    def _sqlite_file(self) -> Path | None:
+        """The database file, if there is one on disk (not ``:memory:``)."""
+        path = self.sqlite_path
+        return None if path is None or path.name == ":memory:" else path
+
     def _connection_config(self) -> dict | str:
         if self.dialect == "sqlite":
             path = self.sqlite_path
             assert path is not None
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+            if self._sqlite_file is not None:
+                # SQLite gives its -wal and -shm files the database file's mode.
+                create_private_file(path)
+                self._tighten_sqlite_files()
             return {
                 "engine": "tortoise.backends.sqlite",
                 "credentials": {
@@ -92,6 +138,7 @@ class Storage:
             ctx.__exit__(None, None, None)
             raise StartupError(f"cannot open database {self.safe_url}: {exc}") from exc
         self._ctx = ctx
+        self._tighten_sqlite_files()
         try:
             await self._migrate()
         except Exception:
@@ -137,6 +184,12 @@ class Storage:
                 pass  # closed from another task than the one that opened it
             self._ctx = None
 
+    def _tighten_sqlite_files(self) -> None:
+        path = self._sqlite_file
+        if path is not None:
+            for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)):
+                owner_only(candidate)
+
     def connection(self):
         assert self._ctx is not None, "storage is not open"
         return self._ctx.connections.get("default")
@@ -180,9 +233,9 @@ class Storage:
         path = self.sqlite_path
         if path is None or not path.exists():
             return
-        backups = path.parent / "backups"
-        backups.mkdir(exist_ok=True)
+        backups = private_dir(path.parent / "backups")
         target = backups / f"{path.stem}.v{from_version}.{time.strftime('%Y%m%d%H%M%S')}.db"
+        create_private_file(target)
         src = sqlite3.connect(str(path))
         try:
             dst = sqlite3.connect(str(target))

@@ -108,7 +108,7 @@ async def _body(response: aiohttp.ClientResponse) -> Any:
 async def start_hub(config: HubConfig, extra_plugins=None) -> RunningHub:
     hub = Hub(config, extra_plugins=extra_plugins)
     await hub.start()
-    result = await bootstrap(hub, ADMIN_EMAIL, ADMIN_PASSWORD)
+    result = await bootstrap(hub, ADMIN_EMAIL, ADMIN_PASSWORD, demo=True)
     session = aiohttp.ClientSession()
     base_url = f"http://127.0.0.1:{hub.config.section('http', _http_settings()).port}"
     running = RunningHub(hub, base_url, session, result.demo_profile.provision_key,

@@ -16,6 +16,7 @@ from gridlinks.core.errors import BadRequest, NotFound, Unauthorized
 from gridlinks.core.models import Authority, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.paging import parse_paging
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
+from gridlinks.web import session_api
 from gridlinks.web.bodies import limits, parse_body, parse_query, read_json, validate
 from gridlinks.web.rest_auth import plausible_token, principal
 from gridlinks.web.schemas import (NAME_MAX, AttributesBody, AuditQuery, BulkImportBody, DeviceBody, DeviceListQuery, KeysQuery,
@@ -250,6 +251,7 @@ def register_web_routes(hub, app):
     r.add_post("/api/auth/login", api.login)
     r.add_post("/api/auth/token", api.refresh)
     r.add_get("/api/auth/user", api.current_user)
+    session_api.add_routes(hub, app)  # sign-out and session revocation
     r.add_get("/api/deviceProfiles", api.list_profiles)
     r.add_post("/api/deviceProfile", api.save_profile)
     r.add_get("/api/deviceProfile/{id}", api.get_profile)

@@ -12,7 +12,7 @@ from aiohttp import web
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 
 from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, PayloadTooLarge,
-                                   ServiceUnavailable, TooManyAttempts, Unauthorized)
+                                   ServiceUnavailable, TokenExpired, TooManyAttempts, Unauthorized)
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 _MAPPING: list[tuple[type[HubError], int, int]] = [
     (PayloadTooLarge, 413, 31),
     (BadRequest, 400, 31),
+    (TokenExpired, 401, 11),
     (Unauthorized, 401, 10),
     (Forbidden, 403, 20),
     (NotFound, 404, 32),
