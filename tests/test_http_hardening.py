@@ -113,6 +113,11 @@ async def test_non_ascii_dashboard_cookie_is_a_sign_in_page(running, no_tracebac
     assert status in (200, 303)
 
 
+async def test_sign_in_redirect_of_a_huge_query_stays_short(running, no_tracebacks):
+    async with running.session.get(running.base_url + "/ui/devices?q=" + "x" * 6000, allow_redirects=False) as r:
+        assert r.status == 303 and len(r.headers["Location"]) < 3000
+
+
 async def test_device_profile_without_a_name_is_400(running, no_tracebacks):
     status, body = await running.admin("POST", "/api/deviceProfile", {"description": "no name"})
     assert _bad_params(status, body) and "name" in body["message"]

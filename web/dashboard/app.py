@@ -41,8 +41,13 @@ def error_page(request: web.Request, status: int, title: str, message: str) -> w
     return render(request, "error.html", status=status, status_code=status, title=title, message=message)
 
 
+MAX_NEXT_LENGTH = 2048  # a longer "come back here" would make a Location header clients refuse
+
+
 def _login_redirect(request: web.Request) -> web.HTTPSeeOther:
     target = request.path_qs if request.method == "GET" else ""
+    if len(target) > MAX_NEXT_LENGTH:
+        target = request.path if len(request.path) <= MAX_NEXT_LENGTH else ""
     return web.HTTPSeeOther(url(request, "login", query={"next": target}))
 
 
