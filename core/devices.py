@@ -225,6 +225,8 @@ class DeviceService:
         for label, scope, keys in wanted:
             if keys is None:
                 continue
+            if any(len(k) > MAX_KEY_LENGTH for k in keys):  # no stored key is longer: refuse, don't query
+                raise BadRequest(f"attribute keys are at most {MAX_KEY_LENGTH} characters")
             rows = await self.get_attributes(device, scope, keys or None)
             if rows:
                 out[label] = {r.key: r.value for r in rows}
