@@ -520,7 +520,8 @@ class Decoder:
         if self._server and ptype == 1:
             return _protocol_error("second CONNECT", "MQTT-3.1.0-2")
         allowed = _SERVER_TYPES if self._server else _CLIENT_TYPES
-        if ptype not in allowed or (ptype == 15 and self.version != MQTT_5):
+        if (ptype not in allowed or (ptype == 15 and self.version != MQTT_5)
+                or (ptype != 3 and first & 0x0F == _FIXED_FLAGS[ptype])):
             return _malformed(f"packet type {ptype} not allowed in this direction/version",
                               "MQTT-2.1.2")
         if ptype == 3:
