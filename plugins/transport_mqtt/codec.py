@@ -370,6 +370,11 @@ def _check_topic_filter(topic_filter: str, version: int) -> None:
     in MQTT 5 a shared subscription is ``$share/<name>/<filter>`` (spec 4.8.2)."""
     if not topic_filter:
         raise _malformed("topic filter is empty", "MQTT-4.7.3-1")
+    if version == MQTT_5 and topic_filter.startswith("$share/"):
+        parts = topic_filter.split("/", 2)
+        if len(parts) < 3 or not parts[1] or "+" in parts[1] or "#" in parts[1] or not parts[2]:
+            raise _protocol_error("shared subscription must be $share/<name>/<filter>",
+                                  "MQTT-4.8.2-1")
     if "#" in topic_filter or "+" in topic_filter:
         levels = topic_filter.split("/")
         last = len(levels) - 1
@@ -378,11 +383,6 @@ def _check_topic_filter(topic_filter: str, version: int) -> None:
                 raise _malformed("'#' must be alone in the last topic level", "MQTT-4.7.1-1")
             if "+" in level and level != "+":
                 raise _malformed("'+' must be alone in its topic level", "MQTT-4.7.1-2")
-    if version == MQTT_5 and topic_filter.startswith("$share/"):
-        parts = topic_filter.split("/", 2)
-        if len(parts) < 3 or not parts[1] or "+" in parts[1] or "#" in parts[1] or not parts[2]:
-            raise _protocol_error("shared subscription must be $share/<name>/<filter>",
-                                  "MQTT-4.8.2-1")
 
 
 # --------------------------------------------------------------------------- decoder
