@@ -453,30 +453,36 @@ class Decoder:
         elif not data:
             return []
         out: list[Packet] = []
+        append = out.append
+        parsers = _PARSERS
+        limit = self.max_packet_size
         pos = 0
         size = len(data)
         try:
             while size - pos >= 2:
                 first = data[pos]
-                if first not in self._valid:
+                if first not in self._valid:  # re-read: a CONNECT changes it
                     raise self._bad_first_byte(first)
                 length = data[pos + 1]
                 if length < 0x80:
                     body = pos + 2
+                elif size - pos > 2 and 0 < data[pos + 2] < 0x80:  # 2-byte length, inline
+                    length = (length & 0x7F) | (data[pos + 2] << 7)
+                    body = pos + 3
                 else:
                     header = self._long_length(data, pos + 1, size)
                     if header is None:
                         break
                     length, body = header
                 end = body + length
-                if end - pos > self.max_packet_size:
+                if end - pos > limit:
                     raise PacketTooLarge(
-                        f"packet of {end - pos} bytes exceeds the maximum of "
-                        f"{self.max_packet_size}", "MQTT-3.2.2.3.6")
+                        f"packet of {end - pos} bytes exceeds the maximum of {limit}",
+                        "MQTT-3.2.2.3.6")
                 if end > size:
                     self._need = end - pos
                     break
-                out.append(_PARSERS[first >> 4](self, first, data, body, end))
+                append(parsers[first >> 4](self, first, data, body, end))
                 pos = end
         except MalformedPacket as exc:
             exc.packets = out
@@ -540,8 +546,13 @@ class Decoder:
         stop = pos + 2 + ((data[pos] << 8) | data[pos + 1])
         if stop > end:
             raise _malformed("PUBLISH topic runs past the packet", "MQTT-3.3.2-1")
-        topic = _utf8(data[pos + 2:stop])
-        if "+" in topic or "#" in topic:
+        try:
+            topic = str(data[pos + 2:stop], "utf-8")
+        except UnicodeDecodeError:
+            raise _malformed("string is not well-formed UTF-8", "MQTT-1.5.4-1") from None
+        if "+" in topic or "#" in topic or "\x00" in topic:
+            if "\x00" in topic:
+                raise _malformed("string contains U+0000", "MQTT-1.5.4-2")
             raise _malformed("PUBLISH topic name contains a wildcard", "MQTT-3.3.2-2")
         pos = stop
         qos = (first >> 1) & 3
