@@ -452,6 +452,7 @@ class Decoder:
             data = buf
         elif not data:
             return []
+        self._need = 0  # set again below only while a packet's body is awaited
         out: list[Packet] = []
         append = out.append
         parsers = _PARSERS
@@ -492,7 +493,6 @@ class Decoder:
         if pos >= size:
             if buf:
                 self._buf = bytearray()
-            self._need = 0
         elif data is buf:
             del buf[:pos]
         else:

@@ -106,13 +106,32 @@ def test_mutated_valid_streams(version, mutations, cuts):
         encode(packet, version)
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+def packet_ends(version: int) -> list[int]:
+    """Offset just past each packet of STREAMS[version]."""
+    ends, offset = [], 0
+    for packet in [Connect(version, "fuzz")] + [
+            p for p in client_packets(version) if len(encode(p, version)) <= LIMIT]:
+        offset += len(encode(packet, version))
+        ends.append(offset)
+    return ends
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(version=st.sampled_from([MQTT_311, MQTT_5]),
        cuts=st.lists(st.integers(0, 10**5), max_size=40))
 def test_valid_stream_decodes_the_same_however_it_is_split(version, cuts):
+    """Same packets as one feed, and each packet comes out of the very feed that completes it
+    (none held back waiting for bytes it does not need)."""
     stream = STREAMS[version]
     whole = Decoder(LIMIT).feed(stream)
-    assert feed_in_chunks(Decoder(LIMIT), stream, cuts) == whole
+    ends = packet_ends(version)
+    decoder = Decoder(LIMIT)
+    out = []
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    for start, stop in zip(points, points[1:]):
+        out += decoder.feed(stream[start:stop])
+        assert len(out) == sum(1 for end in ends if end <= stop)
+    assert out == whole
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)

@@ -176,3 +176,12 @@ def test_properties_are_dropped_in_311_and_refused_where_not_allowed():
         encode(Publish("t", b"", properties={"no_such_property": 1}), MQTT_5)
     with pytest.raises(ValueError):
         encode(Auth(), MQTT_311)
+
+
+def test_a_packet_completed_with_the_start_of_the_next_does_not_hold_back_the_next():
+    """Regression: the wait for one packet's body must not carry over to the next packet."""
+    decoder = connected(MQTT_311)
+    publish = encode(Publish("t", b"x" * 100), MQTT_311)
+    assert decoder.feed(publish[:50]) == []
+    assert decoder.feed(publish[50:] + b"\xc0") == [Publish("t", b"x" * 100)]
+    assert decoder.feed(b"\x00") == [PingReq()]
