@@ -489,6 +489,7 @@ class Decoder:
             exc.packets = out
             self._buf = bytearray()
             self._need = 0
+            self._valid = frozenset()  # the stream is lost: any further byte is refused too
             raise
         if pos >= size:
             if buf:

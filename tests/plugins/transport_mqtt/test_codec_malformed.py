@@ -507,3 +507,12 @@ def test_errors_are_malformed_packet_subclasses():
     for kind in (ProtocolError, PacketTooLarge, UnsupportedProtocol, ClientIdNotValid):
         assert issubclass(kind, MalformedPacket)
     assert isinstance(Subscribe(1, []), Subscribe)
+
+
+def test_a_failed_decoder_refuses_everything_after():
+    """After a malformed packet the stream position is lost: nothing more is decoded."""
+    decoder = connected(MQTT_311)
+    with pytest.raises(MalformedPacket):
+        decoder.feed(b"\x00\x00")
+    with pytest.raises(MalformedPacket):
+        decoder.feed(encode(Publish("a", b"x"), MQTT_311))
