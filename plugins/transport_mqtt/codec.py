@@ -520,6 +520,8 @@ class Decoder:
 
     def _bad_first_byte(self, first: int) -> MalformedPacket:
         ptype = first >> 4
+        if not self._valid:
+            return _malformed("the stream already failed on an earlier packet", "MQTT-4.13.1-1")
         if self._server and self.version is None:
             if ptype != 1:
                 return _protocol_error("first packet is not CONNECT", "MQTT-3.1.0-1")
