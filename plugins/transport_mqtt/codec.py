@@ -21,7 +21,6 @@ from gridlinks.plugins.transport_mqtt import codec_properties as P
 
 MQTT_311 = 4
 MQTT_5 = 5
-MAX_PACKET_SIZE = 268_435_455 + 5  # largest remaining length + fixed header
 
 __all__ = [
     "MQTT_311", "MQTT_5", "MalformedPacket", "ProtocolError", "PacketTooLarge",
