@@ -93,7 +93,7 @@ class MqttProtocol(asyncio.Protocol):
     __slots__ = ("server", "transport", "decoder", "conn", "version", "opened", "last_read", "keep_alive_s",
                  "closing", "queue", "queued_bytes", "worker", "acks", "inflight", "unsettled", "qos2",
                  "out_ids", "next_id", "out_waiters", "aliases", "client_max_packet", "client_receive_max",
-                 "problem_info", "paused", "connecting")
+                 "problem_info", "paused", "connecting", "out")
 
     def __init__(self, server: "MqttServer"):
         self.server = server
@@ -120,6 +120,7 @@ class MqttProtocol(asyncio.Protocol):
         self.client_receive_max = 65_535
         self.problem_info = True
         self.paused = False
+        self.out: list[bytes] | None = None  # written this pass of the event loop, not yet sent
 
     # -- asyncio.Protocol -------------------------------------------------------------
 
@@ -621,6 +622,7 @@ class MqttProtocol(asyncio.Protocol):
     def _close(self) -> None:
         if self.closing:
             return
+        self._flush()
         self.closing = True
         if self.conn is not None:
             self.conn.closed = True
@@ -636,10 +638,27 @@ class MqttProtocol(asyncio.Protocol):
         self._write(encode(packet, version or self.version or 4))
 
     def _write(self, data: bytes) -> None:
+        """Queue bytes for the socket. Everything written in one pass of the event loop
+        (a reply and its PUBACK, a run of PUBACKs released by one commit) leaves in one
+        send: a system call per packet costs more than the rest of an acknowledgement."""
         if self.closing:
             return
+        out = self.out
+        if out is None:
+            self.out = [data]
+            self.server.loop.call_soon(self._flush)
+        else:
+            out.append(data)
+
+    def _flush(self) -> None:
+        out = self.out
+        if out is None:
+            return
+        self.out = None
         transport = self.transport
-        transport.write(data)
+        if transport.is_closing():
+            return
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
         if transport.get_write_buffer_size() > self.server.settings.read_buffer_bytes:
             log.info("MQTT: %s does not read what it is sent; closed", self._peer())
             self._abort()
