@@ -344,3 +344,70 @@ async def test_v5_client_maximum_packet_size_respected(hub):
     topic, _, _, _ = await client.message()
     assert topic == "v1/devices/me/attributes/response/2"  # the first (too big) was dropped
     await client.close()
+
+
+# -- fuzzing the live server ----------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FIRST_BYTES = st.sampled_from([0x10, 0x30, 0x32, 0x34, 0x36, 0x3B, 0x40, 0x50, 0x62, 0x70, 0x82, 0x80, 0xA2,
+                                0xC0, 0xE0, 0xF0, 0x20, 0x00, 0xFF])
+_PACKETS = st.one_of(
+    st.binary(max_size=64),
+    st.builds(lambda first, body: bytes([first]) + _varint(len(body)) + body, _FIRST_BYTES, st.binary(max_size=80)),
+    st.builds(lambda topic, payload, qos: packet(PUBLISH, qos << 1, _str(topic) + (b"\x00\x01" if qos else b"")
+                                                 + payload),
+              st.text(max_size=20), st.binary(max_size=40), st.integers(0, 3)),
+    st.builds(lambda topic, qos: packet(SUBSCRIBE, 2, b"\x00\x05" + _str(topic) + bytes([qos])),
+              st.text(max_size=20), st.integers(0, 255)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(level=st.sampled_from([4, 5]), login=st.sampled_from(["provision", "token"]),
+       inputs=st.lists(_PACKETS, min_size=1, max_size=6))
+def test_fuzzed_input_never_wedges_the_server(fuzz_hub, caplog, level, login, inputs):
+    """Random and half-valid packets after a CONNECT: no traceback, and (checked once at
+    the end) no connection or task left behind once the clients are gone."""
+    hub, token, loop = fuzz_hub
+
+    async def one() -> None:
+        client, rc = await MqttWire.connect(hub.mqtt_port, username=token if login == "token" else "provision",
+                                            level=level)
+        assert rc == 0
+        client.writer.write(b"".join(inputs) + packet(12, 0, b""))
+        await asyncio.sleep(0.02)
+        await client.close()
+
+    loop.run_until_complete(one())
+    no_tracebacks(caplog)
+
+
+@pytest.fixture(scope="module")
+def fuzz_hub(tmp_path_factory):
+    """One hub for every fuzz example (hypothesis runs them in one test call); at the end,
+    every connection must be gone and no handler task left running."""
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(start_hub(hub_config(tmp_path_factory.mktemp("fuzz") / "data",
+                                                           mqtt={"provision_close_delay_s": 0.1})))
+    with_mqtt_ports(running)
+    token = loop.run_until_complete(device(running, "fuzzed"))[0]
+    try:
+        yield running, token, loop
+        server = running.hub.transports.get("mqtt").server
+
+        async def drained() -> bool:
+            for _ in range(100):
+                if not server.connections and not server.workers:
+                    return True
+                await asyncio.sleep(0.1)
+            return False
+
+        assert loop.run_until_complete(drained()), (len(server.connections), len(server.workers))
+        client, rc = loop.run_until_complete(MqttWire.connect(running.mqtt_port, username=token, level=5))
+        assert rc == 0  # and the hub still serves
+        loop.run_until_complete(client.close())
+    finally:
+        loop.run_until_complete(stop_hub(running))
+        loop.close()
