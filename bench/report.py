@@ -128,6 +128,10 @@ def markdown(results: dict, results_path: Path, chart: str | None) -> str:
         f"Linux {m['kernel']}, Python {m['python']}, SQLite {m['sqlite']}, commit {m['commit']}"
         f"{' (with local changes)' if m.get('dirty') else ''}. Raw figures: {_link(results_path)}.",
         "",
+        *[f"Re-run later and merged in: the rows of {', '.join(r['modules'])} come from a run of {r['date']} "
+          f"{r['time']} ({r['seconds']:g} s per load, {r['elapsed_s']:g} s) on commit {r['commit']}"
+          f"{' (with local changes)' if r.get('dirty') else ''}, with their baselines measured in that run.\n"
+          for r in results.get("reruns", [])],
         f"Every scenario runs next to its baseline in the same run, each server in its own process pinned to "
         f"core {m['server_cpu']}, each load generator in its own process pinned to core {m['load_cpu']}, "
         f"everything on 127.0.0.1. Re-run with `make bench` (a few minutes; `make bench-quick` is a "
