@@ -1,5 +1,5 @@
 """The hub's own MQTT server: the two listeners (plain ``mqtt.port``, TLS
-``mqtt.tls_port``), the set of open connections, and the one timer that enforces
+``mqtt.tls_port`` through ``tls.py``), the set of open connections, and the one timer that enforces
 connect timeouts, keep-alive (1.5x) and acknowledgement timeouts for all of them.
 
 Why one sweep and not a timer per connection: a held session then costs no timer
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from typing import TYPE_CHECKING
 
 from gridlinks.plugins.transport_mqtt.protocol import MqttProtocol
+from gridlinks.plugins.transport_mqtt.tls import TlsLayer
 
 if TYPE_CHECKING:
+    from OpenSSL import SSL
+
     from gridlinks.plugins.transport_mqtt.gate import MqttGate
     from gridlinks.plugins.transport_mqtt.settings import MqttSettings
 
@@ -28,7 +30,7 @@ STOP_TIMEOUT_S = 5.0
 
 
 class MqttServer:
-    def __init__(self, gate: "MqttGate", settings: "MqttSettings", bind: str, ssl_context: ssl.SSLContext):
+    def __init__(self, gate: "MqttGate", settings: "MqttSettings", bind: str, ssl_context: "SSL.Context"):
         self.gate = gate
         self.settings = settings
         self.bind = bind
@@ -44,11 +46,12 @@ class MqttServer:
         """Raises OSError (with ``.port`` set) when a port cannot be bound."""
         s = self.settings
         try:
-            for port, ctx in ((s.port, None), (s.tls_port, self.ssl_context)):
+            ctx, timeout = self.ssl_context, s.tls_handshake_timeout_s
+            for port, factory in ((s.port, lambda: MqttProtocol(self)),
+                                  (s.tls_port, lambda: TlsLayer(ctx, MqttProtocol(self), timeout))):
                 try:
-                    server = await self.loop.create_server(
-                        lambda: MqttProtocol(self), self.bind, port, ssl=ctx, reuse_address=True, backlog=4096,
-                        ssl_handshake_timeout=s.tls_handshake_timeout_s if ctx else None)
+                    server = await self.loop.create_server(factory, self.bind, port, reuse_address=True,
+                                                           backlog=4096)
                 except OSError as exc:
                     exc.port = port
                     raise

@@ -127,8 +127,8 @@ class Connection:
         return self.policy.device if self.policy is not None else None
 
     def certificates(self) -> tuple[bytes | None, tuple[bytes, ...]]:
-        """The client certificate (DER) and, where Python can tell (3.13+), the chain the
-        TLS layer verified, leaf first. Before 3.13 only the leaf is available."""
+        """The client certificate (DER) and the chain OpenSSL verified, leaf first (up to
+        the trust anchor; see ``tls.py``)."""
         if self.ssl_object is None:
             return None, ()
         leaf = self.ssl_object.getpeercert(binary_form=True)

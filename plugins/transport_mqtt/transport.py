@@ -11,7 +11,8 @@ from gridlinks.plugins.transport_mqtt.certs import ensure_server_certificate
 from gridlinks.plugins.transport_mqtt.gate import MqttGate
 from gridlinks.plugins.transport_mqtt.server import MqttServer
 from gridlinks.plugins.transport_mqtt.settings import MqttSettings
-from gridlinks.plugins.transport_mqtt.trust import TrustStore, server_context
+from gridlinks.plugins.transport_mqtt.tls import server_context
+from gridlinks.plugins.transport_mqtt.trust import TrustStore
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
