@@ -105,9 +105,12 @@ def raise_open_files(limit: int) -> None:
 
 
 @contextmanager
-def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, open_files: int | None = None):
+def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, open_files: int | None = None,
+        gridlinks: Path | None = None):
     """A hub started by `gridlinks run` on free ports, pinned to the server core.
-    ``open_files``: raise its open-file limit that far (for many held sessions)."""
+    ``open_files``: raise its open-file limit that far (for many held sessions).
+    ``gridlinks``: another installation's executable (an earlier version, measured in the
+    same run for comparison; see ``before_gridlinks``)."""
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="gridlinks-bench-")
@@ -118,7 +121,7 @@ def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, o
     # the same welcome (key, secret, first password) to its log, a second and a half sooner.
     log = data_dir / "hub.log"
     with open(log, "w") as fh:
-        proc = subprocess.Popen(pinned([str(VENV_BIN / "gridlinks"), "run"], SERVER_CPU), env=env,
+        proc = subprocess.Popen(pinned([str(gridlinks or VENV_BIN / "gridlinks"), "run"], SERVER_CPU), env=env,
                                 stdout=fh, stderr=subprocess.STDOUT,
                                 preexec_fn=partial(raise_open_files, open_files) if open_files else None)
     try:
@@ -133,6 +136,14 @@ def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, o
         stop(proc)
         if tmp is not None:
             tmp.cleanup()
+
+
+def before_gridlinks() -> Path | None:
+    """``BENCH_BEFORE_GRIDLINKS``: the `gridlinks` executable of an earlier installation (a
+    checkout of main before a rewrite, with its own venv), for rows that compare the hub with
+    its previous version in the same run; None when unset or missing."""
+    path = os.environ.get("BENCH_BEFORE_GRIDLINKS")
+    return Path(path) if path and Path(path).is_file() else None
 
 
 def stop(proc: subprocess.Popen) -> None:

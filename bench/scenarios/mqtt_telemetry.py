@@ -1,7 +1,8 @@
 """MQTT telemetry ingest, persisted, against Mosquitto's QoS 0 publish throughput on this
 machine, the C reference (issue 13: at least 30 %), with the same load generator; the
-amqtt-based transport's committed figure stays as a history row (and a bare amqtt broker
-is measured too while amqtt is still installed).
+amqtt-based transport's committed figure stays as a history row (measured in the same run
+too when BENCH_BEFORE_GRIDLINKS names an installation of it), and a bare amqtt broker is
+measured while amqtt is still installed.
 
 The hub's figure counts the time until every message is committed: the load process
 reads the hub's database (read-only) after its last window and waits for the rows (see
@@ -12,7 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bench.common import free_port, hub, python_server
+from bench.common import before_gridlinks, free_port, hub, python_server
 from bench.history import AMQTT_RUN, hub_figure
 from bench.load.proc import run_load
 from bench.mosquitto import mosquitto
@@ -25,6 +26,7 @@ LOAD = "bench.load.mqtt_load"
 SESSIONS, WINDOW = 8, 50
 SCENARIO = "MQTT telemetry ingest, persisted"
 HISTORY = "MQTT telemetry ingest vs the amqtt-based transport (history)"
+BEFORE = "MQTT telemetry ingest vs the amqtt-based transport (same run)"
 BARE_AMQTT = "Bare amqtt QoS 0 publishes (reference, not a target)"
 
 
@@ -35,13 +37,16 @@ def _telemetry(port: int, seconds: float, extra: list, warm: bool) -> dict:
     return run_load(LOAD, [*args, "--seconds", seconds], seconds + 120)
 
 
-def run(seconds: float, quick: bool = False) -> list[dict]:
+def _hub_telemetry(seconds: float, quick: bool, gridlinks=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="gridlinks-bench-") as tmp:
         db = init_data_dir(Path(tmp))
         seed_devices(db, SESSIONS, prefix="tele-", token_prefix="teletok")
-        with hub(data_dir=Path(tmp)) as h:
-            measured = _telemetry(h.ports["mqtt"], seconds, ["--token-prefix", "teletok", "--db", db],
-                                  warm=not quick)
+        with hub(data_dir=Path(tmp), gridlinks=gridlinks) as h:
+            return _telemetry(h.ports["mqtt"], seconds, ["--token-prefix", "teletok", "--db", db], warm=not quick)
+
+
+def run(seconds: float, quick: bool = False) -> list[dict]:
+    measured = _hub_telemetry(seconds, quick)
     notes = [f"{SESSIONS} device sessions, windows of {WINDOW} QoS 0 publishes (2 keys each) closed by a round "
              "trip; the hub's time runs until its last message is committed; p50/p99 are per window (hub: until "
              f"handled and queued); {measured.get('committed_rows')} rows committed"]
@@ -55,10 +60,16 @@ def run(seconds: float, quick: bool = False) -> list[dict]:
             row = compare(SCENARIO, "messages/s", measured, reference, "Mosquitto, QoS 0 publishes (not stored)",
                           target=0.3, notes=notes)
     rows = [row]
-    before = hub_figure(SCENARIO)
-    if before is not None:
-        rows.append(compare(HISTORY, "messages/s", measured, before,
-                            f"amqtt-based transport, committed run {AMQTT_RUN} ({before['commit']})",
+    earlier = before_gridlinks()
+    if earlier is not None:
+        then = _hub_telemetry(seconds, quick, gridlinks=earlier)
+        rows.append(compare(BEFORE, "messages/s", measured, then, f"the amqtt-based hub ({earlier})",
+                            notes=["an earlier installation's hub (BENCH_BEFORE_GRIDLINKS) under the same load "
+                                   "in this run"]))
+    history = hub_figure(SCENARIO)
+    if history is not None:
+        rows.append(compare(HISTORY, "messages/s", measured, history,
+                            f"amqtt-based transport, committed run {AMQTT_RUN} ({history['commit']})",
                             notes=[f"the baseline is the figure committed in bench/results/{AMQTT_RUN}.json, "
                                    "not measured in this run"]))
     if amqtt_installed():
