@@ -151,6 +151,30 @@ async def test_garbage_and_truncated_packets_never_log_a_traceback(hub, caplog):
     no_tracebacks(caplog)
 
 
+async def test_tls_listener_silent_or_garbage_is_closed(tmp_path, caplog):
+    running = with_mqtt_ports(await start_hub(hub_config(tmp_path / "data", mqtt={"tls_handshake_timeout_s": 0.5})))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.mqtts_port)  # no handshake at all
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", running.mqtts_port)
+        writer.write(packet(CONNECT, 0, b"\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"))  # MQTT, not TLS
+        await asyncio.wait_for(reader.read(), 10)  # (a TLS alert, maybe) and the end of the stream
+        assert reader.at_eof()
+        writer.close()
+        cert = running.hub.settings.data_dir / "tls" / "server.pem"
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=str(cert))
+        client, rc = await MqttWire.connect(running.mqtts_port, username="provision", level=5, ssl=ctx,
+                                            server_hostname="localhost")
+        assert rc == 0  # and MQTT 5 over TLS
+        await client.close()
+    finally:
+        await stop_hub(running)
+    no_tracebacks(caplog)
+
+
 # -- acknowledged means committed, QoS 2, ordering -------------------------------------------------
 
 @pytest.mark.parametrize("level", [4, 5])
