@@ -18,8 +18,8 @@ make_venv .venv-seeds "$SEEDS" $SEEDS
 # tb-rest-client: logs in as a customer user and claims / re-claims (tests/test_claim_clients.py).
 TBREST="tb-rest-client==4.4"
 make_venv .venv-tbrest "$TBREST" $TBREST
-# tb-mqtt-client 1.7.1: the newest release whose TBDeviceMqttClient speaks MQTT 3.1.1 (amqtt's
-# only version); 1.8+ speaks MQTT 5. Runs the claiming seed script (seeds/002_...) and
+# tb-mqtt-client 1.7.1: the newest release whose TBDeviceMqttClient speaks MQTT 3.1.1 (the
+# hub's only version before issue 13); 1.8+ speaks MQTT 5. Runs the claiming seed script (seeds/002_...) and
 # TBDeviceMqttClient.provision (tests/test_mqtt_seed_scripts.py). mmh3 up front: without it
 # the SDK pip-installs it when imported.
 TBMQTT="tb-mqtt-client==1.7.1 mmh3"

@@ -1,9 +1,10 @@
 """A small MQTT 3.1.1 client on asyncio's Protocol API, for load generation.
 
-Why not a library client: paho and amqtt's own client spend more CPU per message than
-the broker under test, so the load generator, not the broker, would set the figure.
-This one parses packets straight out of the receive buffer and writes without
-awaiting anything for QoS 0, which keeps one process on one core well ahead of amqtt.
+Why not a library client: paho (and amqtt's client) spend more CPU per message than the
+server under test, so the load generator, not the server, would set the figure. This
+one parses packets straight out of the receive buffer and writes without awaiting
+anything for QoS 0, which keeps one process on one core ahead of a Python server (not
+of Mosquitto: the Mosquitto rows are probably limited by this client).
 Only what the benchmarks use: CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH QoS 0/1
 (both directions), PUBACK, PINGREQ, DISCONNECT.
 """

@@ -174,7 +174,7 @@ async def _windows(args, session_name, username, setup, send_window) -> Tally:
 async def telemetry(args) -> dict:
     """Hub: telemetry, then a ``getSessionLimits`` RPC as the barrier. Bare broker
     (``--bare``): publishes to a topic nobody subscribed, then one to the session's own
-    subscribed topic as the barrier (amqtt handles a client's publishes in order)."""
+    subscribed topic as the barrier (a broker handles a client's publishes in order)."""
     topics = BARE_TOPICS if args.bare else HUB_TOPICS
     sent: dict[int, int] = {}
 
