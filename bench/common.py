@@ -104,6 +104,32 @@ def raise_open_files(limit: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+START_ATTEMPTS = 3  # a free port can be taken by someone else before the hub binds it
+
+
+def _start(gridlinks: Path, data_dir: Path, extra_env: dict[str, str] | None, open_files: int | None,
+           log: Path) -> tuple[subprocess.Popen, dict[str, int]]:
+    """Start `gridlinks run` on free ports and wait until it answers; when another process
+    took one of the ports in between (a shared machine), try again on new ones. The log
+    keeps every attempt (the welcome with the first password is in the first)."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
+        logged_before = log.stat().st_size if attempt > 1 else 0
+        with open(log, "w" if attempt == 1 else "a") as fh:
+            proc = subprocess.Popen(pinned([str(gridlinks), "run"], SERVER_CPU), env=hub_env(ports, data_dir, extra_env),
+                                    stdout=fh, stderr=subprocess.STDOUT,
+                                    preexec_fn=partial(raise_open_files, open_files) if open_files else None)
+        try:
+            wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
+            return proc, ports
+        except RuntimeError as exc:
+            stop(proc)
+            text = log.read_text()
+            if "already in use" not in text[logged_before:] or attempt == START_ATTEMPTS:
+                raise RuntimeError(f"hub did not start ({exc}): {text[-1500:]}") from None
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, open_files: int | None = None,
         gridlinks: Path | None = None):
@@ -115,20 +141,11 @@ def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, o
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="gridlinks-bench-")
         data_dir = Path(tmp.name)
-    ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
-    env = hub_env(ports, data_dir, extra_env)
     # No separate `gridlinks init`: `run` bootstraps a fresh data dir itself and prints
     # the same welcome (key, secret, first password) to its log, a second and a half sooner.
     log = data_dir / "hub.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(pinned([str(gridlinks or VENV_BIN / "gridlinks"), "run"], SERVER_CPU), env=env,
-                                stdout=fh, stderr=subprocess.STDOUT,
-                                preexec_fn=partial(raise_open_files, open_files) if open_files else None)
+    proc, ports = _start(gridlinks or VENV_BIN / "gridlinks", data_dir, extra_env, open_files, log)
     try:
-        try:
-            wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
-        except RuntimeError as exc:
-            raise RuntimeError(f"hub did not start ({exc}): {log.read_text()[-1500:]}") from None
         welcome = log.read_text()
         yield HubProcess(proc, data_dir, ports, _value_after(welcome, "provision key"),
                          _value_after(welcome, "provision secret"), _value_after(welcome, "password"), log)
