@@ -188,19 +188,21 @@ async def test_gateway_client_gw_claim(mqtt_hub):
     """TBGatewayMqttClient.gw_claim for two sub-devices in one message.
 
     The gateway is an IS_GATEWAY device created by the admin (POST /api/device with
-    additionalInfo.gateway). NOTE for the lead: another branch changes the gateway rules (the
-    profile must allow gateways and each sub-device must be bound to the gateway). This
-    branch has no binding API: here the sub-devices are merely unbound devices of the same
-    tenant, which today's rules accept. After that merge, bind meter-a / meter-b to the
-    gateway (and allow gateways on the profile) before the claim, or this test will see
-    FAILURE outcomes instead of SUCCESS."""
+    additionalInfo.gateway), and the admin binds each sub-device to it with the server
+    attribute ``lastConnectedGateway`` = the gateway's id. Note for the lead: that binding is
+    what main requires since the gateway rules changed on another branch (a gateway speaks
+    only for devices bound to it); this branch predates it and accepts any unbound device of
+    the tenant, so the attribute is simply unused here until the merge."""
     python = venv_python_or_skip(TB_NEW_PYTHON)
     hub = mqtt_hub
     status, gateway = await hub.post("/api/device?accessToken=tb-new-gateway-token", token=hub.admin_token,
                                      json={"name": "tb-new-gateway", "additionalInfo": {"gateway": True}})
     assert status == 200 and gateway["additionalInfo"]["gateway"] is True, gateway
     for name in ("meter-a", "meter-b"):
-        await _device(hub, name)
+        device_id, _ = await _device(hub, name)
+        status, _ = await hub.admin("POST", f"/api/plugins/telemetry/DEVICE/{device_id}/attributes/SERVER_SCOPE",
+                                    {"lastConnectedGateway": gateway["id"]["id"]})
+        assert status == 200
     async with await ClientProcess.start(str(python), "-c", GATEWAY_SCRIPT, str(hub.mqtt_port),
                                          "tb-new-gateway-token", "meter-a,meter-b") as client:
         connected = await client.step("connected")
