@@ -5,7 +5,6 @@ and memory readings. Nothing here talks to anything but 127.0.0.1."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -67,6 +66,7 @@ class HubProcess:
     secret: str
     admin_password: str
     log: Path
+    admin_email: str
 
     @property
     def http(self) -> str:
@@ -84,13 +84,6 @@ def hub_env(ports: dict[str, int], data_dir: Path, extra: dict[str, str] | None 
                 "GRIDLINKS_LOG_LEVEL": "WARNING"})
     env.update(extra or {})
     return env
-
-
-def _value_after(text: str, label: str) -> str:
-    match = re.search(rf"{label}:\s+(\S+)", text)
-    if not match:
-        raise RuntimeError(f"{label} not found in: {text}")
-    return match.group(1)
 
 
 def raise_open_files(limit: int) -> None:
@@ -111,7 +104,7 @@ def _start(gridlinks: Path, data_dir: Path, extra_env: dict[str, str] | None, op
            log: Path) -> tuple[subprocess.Popen, dict[str, int]]:
     """Start `gridlinks run` on free ports and wait until it answers; when another process
     took one of the ports in between (a shared machine), try again on new ones. The log
-    keeps every attempt (the welcome with the first password is in the first)."""
+    keeps every attempt."""
     for attempt in range(1, START_ATTEMPTS + 1):
         ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
         logged_before = log.stat().st_size if attempt > 1 else 0
@@ -133,22 +126,22 @@ def _start(gridlinks: Path, data_dir: Path, extra_env: dict[str, str] | None, op
 @contextmanager
 def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, open_files: int | None = None,
         gridlinks: Path | None = None):
-    """A hub started by `gridlinks run` on free ports, pinned to the server core.
+    """A hub started by `gridlinks run` on free ports, pinned to the server core, on
+    ``data_dir`` (made by bench.seed_db.init_data_dir) or a fresh one like it.
     ``open_files``: raise its open-file limit that far (for many held sessions).
     ``gridlinks``: another installation's executable (an earlier version, measured in the
     same run for comparison; see ``before_gridlinks``)."""
+    from bench.seed_db import ADMIN_EMAIL, ADMIN_PASSWORD, PROVISION_KEY, PROVISION_SECRET, init_data_dir
+
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="gridlinks-bench-")
         data_dir = Path(tmp.name)
-    # No separate `gridlinks init`: `run` bootstraps a fresh data dir itself and prints
-    # the same welcome (key, secret, first password) to its log, a second and a half sooner.
+        init_data_dir(data_dir, gridlinks)  # a copy of one `gridlinks init` per run and installation
     log = data_dir / "hub.log"
     proc, ports = _start(gridlinks or VENV_BIN / "gridlinks", data_dir, extra_env, open_files, log)
     try:
-        welcome = log.read_text()
-        yield HubProcess(proc, data_dir, ports, _value_after(welcome, "provision key"),
-                         _value_after(welcome, "provision secret"), _value_after(welcome, "password"), log)
+        yield HubProcess(proc, data_dir, ports, PROVISION_KEY, PROVISION_SECRET, ADMIN_PASSWORD, log, ADMIN_EMAIL)
     finally:
         stop(proc)
         if tmp is not None:

@@ -39,7 +39,7 @@ def _telemetry(port: int, seconds: float, extra: list, warm: bool) -> dict:
 
 def _hub_telemetry(seconds: float, quick: bool, gridlinks=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="gridlinks-bench-") as tmp:
-        db = init_data_dir(Path(tmp))
+        db = init_data_dir(Path(tmp), gridlinks)  # initialised by the installation that will run on it
         seed_devices(db, SESSIONS, prefix="tele-", token_prefix="teletok")
         with hub(data_dir=Path(tmp), gridlinks=gridlinks) as h:
             return _telemetry(h.ports["mqtt"], seconds, ["--token-prefix", "teletok", "--db", db], warm=not quick)
