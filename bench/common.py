@@ -109,7 +109,8 @@ def _start(gridlinks: Path, data_dir: Path, extra_env: dict[str, str] | None, op
         ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
         logged_before = log.stat().st_size if attempt > 1 else 0
         with open(log, "w" if attempt == 1 else "a") as fh:
-            proc = subprocess.Popen(pinned([str(gridlinks), "run"], SERVER_CPU), env=hub_env(ports, data_dir, extra_env),
+            proc = subprocess.Popen(pinned([str(gridlinks), "run"], SERVER_CPU),
+                                    env=hub_env(ports, data_dir, extra_env),
                                     stdout=fh, stderr=subprocess.STDOUT,
                                     preexec_fn=partial(raise_open_files, open_files) if open_files else None)
         try:
@@ -154,6 +155,18 @@ def before_gridlinks() -> Path | None:
     its previous version in the same run; None when unset or missing."""
     path = os.environ.get("BENCH_BEFORE_GRIDLINKS")
     return Path(path) if path and Path(path).is_file() else None
+
+
+def installation(gridlinks: Path) -> str:
+    """``<checkout> at <commit>`` for a `gridlinks` in ``<checkout>/.venv/bin/`` (its name
+    in the results), else the path."""
+    checkout = gridlinks.resolve().parent.parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        commit = ""
+    return f"{checkout.name} at {commit}" if commit else str(gridlinks)
 
 
 def stop(proc: subprocess.Popen) -> None:

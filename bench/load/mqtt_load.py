@@ -297,7 +297,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", help="telemetry: the hub's SQLite file, to wait for the commits")
     parser.add_argument("--hold-seconds", type=float, default=120.0)
     parser.add_argument("--first", type=int, default=0, help="hold: number of the first device token")
-    parser.add_argument("--sources", default="", help="hold: comma-separated local addresses (127.0.0.x) to use in turn")
+    parser.add_argument("--sources", default="",
+                        help="hold: comma-separated local addresses (127.0.0.x) to use in turn")
     parser.add_argument("--ping-seconds", type=float, default=30.0, help="hold: PINGREQ interval (0: none)")
     return parser.parse_args(argv)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bench.common import before_gridlinks, free_port, hub, python_server
+from bench.common import before_gridlinks, free_port, hub, installation, python_server
 from bench.history import AMQTT_RUN, hub_figure
 from bench.load.proc import run_load
 from bench.mosquitto import mosquitto
@@ -63,7 +63,7 @@ def run(seconds: float, quick: bool = False) -> list[dict]:
     earlier = before_gridlinks()
     if earlier is not None:
         then = _hub_telemetry(seconds, quick, gridlinks=earlier)
-        rows.append(compare(BEFORE, "messages/s", measured, then, f"the amqtt-based hub ({earlier})",
+        rows.append(compare(BEFORE, "messages/s", measured, then, f"the amqtt-based hub, {installation(earlier)}",
                             notes=["an earlier installation's hub (BENCH_BEFORE_GRIDLINKS) under the same load "
                                    "in this run"]))
     history = hub_figure(SCENARIO)

@@ -129,7 +129,8 @@ class Paho:
             await self.close()
         return rc
 
-    async def publish(self, topic: str, payload: bytes | str, qos: int = 0, props: Properties | None = None) -> int | None:
+    async def publish(self, topic: str, payload: bytes | str, qos: int = 0,
+                      props: Properties | None = None) -> int | None:
         """QoS 1/2: the PUBACK (PUBREC/PUBCOMP) reason code once the flow ended; QoS 0: None."""
         return await asyncio.to_thread(self._publish, topic, payload, qos, props)
 

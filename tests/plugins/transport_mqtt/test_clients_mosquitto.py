@@ -88,7 +88,8 @@ async def test_mosquitto_sub_receives_shared_attribute_push(mqtt_hub, version):
     device_id, token = await _device(hub, f"mosq-sub-{version}")
     # -d prints the SUBACK, after which the push is sure to find the subscription; stdbuf
     # makes it print each line at once (a pipe would hold them until it exits).
-    async with await ClientProcess.start(*line_buffered(), sub, *common(hub, version, token), "-t", "v1/devices/me/attributes",
+    async with await ClientProcess.start(*line_buffered(), sub, *common(hub, version, token),
+                                         "-t", "v1/devices/me/attributes",
                                          "-q", "1", "-C", "1", "-W", WAIT_S, "-d", "-F", "PAYLOAD %p") as client:
         await _wait_for_line(client, "SUBACK")
         status, _ = await hub.admin("POST", f"/api/plugins/telemetry/DEVICE/{device_id}/attributes/SHARED_SCOPE",

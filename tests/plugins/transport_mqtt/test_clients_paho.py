@@ -76,7 +76,8 @@ async def test_attribute_request_on_the_fixed_topic(mqtt_hub, version):
     try:
         assert await client.publish(ATTRIBUTES, json.dumps({"fw": "1.2"}), qos=1) == SUCCESS
         assert await client.subscribe("v1/devices/me/attributes/response/+", qos=1) == 1
-        await client.publish("v1/devices/me/attributes/request/5", '{"clientKeys": "fw", "sharedKeys": "target"}', qos=1)
+        await client.publish("v1/devices/me/attributes/request/5", '{"clientKeys": "fw", "sharedKeys": "target"}',
+                             qos=1)
         reply = await client.message()
         assert reply.topic == "v1/devices/me/attributes/response/5", reply
         assert json.loads(reply.payload) == {"client": {"fw": "1.2"}, "shared": {"target": 7}}
