@@ -197,8 +197,9 @@ def chart(results: dict, path: Path) -> None:
     ax.set_xlabel("figure / its bound (line: the bound)")
     ax.tick_params(axis="y", labelsize=8)
 
-    fig.suptitle(f"GridLinks Hub benchmarks, {results['date']} ({results['machine']['cores']} cores, "
-                 f"Python {results['machine']['python']})")
+    reruns = "".join(f"; {', '.join(r['modules'])} re-run {r['date']}" for r in results.get("reruns", []))
+    fig.suptitle(f"GridLinks Hub benchmarks, {results['date']}{reruns} ({results['machine']['cores']} cores, "
+                 f"Python {results['machine']['python']})", fontsize=10 if reruns else None)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
