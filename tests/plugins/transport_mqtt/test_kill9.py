@@ -80,13 +80,6 @@ def _provision(http_port: str, key: str, secret: str, name: str, token: str) -> 
     assert reply["status"] == "SUCCESS", reply
 
 
-def _value_after(text: str, label: str) -> str:
-    for line in text.splitlines():
-        if line.strip().startswith(label):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"{label} not in {text}")
-
-
 async def _flood(port: int, token: str, acked: set[int], stop: asyncio.Event) -> None:
     """Publish {"seq": n} at QoS 1, IN_FLIGHT at a time, until ``stop`` or the connection
     dies (the kill); ``acked`` gets every n whose PUBACK arrived."""
@@ -128,10 +121,12 @@ def _stored(db: Path) -> dict[str, set[int]]:
 async def test_kill9_mid_flood_loses_no_acknowledged_message(tmp_path):
     data_dir, log = tmp_path / "data", tmp_path / "hub.log"
     ports = port_env()
-    init = subprocess.run([str(GRIDLINKS), "init", "--data-dir", str(data_dir)], env=_env(data_dir, ports),
-                          capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stdout + init.stderr
-    key, secret = _value_after(init.stdout, "provision key"), _value_after(init.stdout, "provision secret")
+    key, secret = "k9-provision-key", "k9-provision-secret"
+    for step in (["init", "--admin-email", "k9@test.local", "--admin-password", "k9-admin-password-1"],
+                 ["profile", "create", "--name", "k9", "--strategy", "allow-create", "--key", key, "--secret", secret]):
+        done = subprocess.run([str(GRIDLINKS), *step, "--data-dir", str(data_dir)], env=_env(data_dir, ports),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
     tokens = {f"k9-dev-{i}": f"k9-token-{i:03d}" for i in range(DEVICES)}
     acked: dict[str, set[int]] = {name: set() for name in tokens}
     mqtt_port = int(ports["GRIDLINKS_MQTT_PORT"])
