@@ -160,3 +160,17 @@ async def test_mosquitto_rr_attribute_request(mqtt_hub, version):
                           "-e", reply_topic, "-m", '{"sharedKeys": "target"}', "-W", WAIT_S)
     assert code == 0, out
     assert json.loads(out.strip().splitlines()[-1]) == {"shared": {"target": 5}}, out
+
+
+@VERSIONS
+async def test_mosquitto_pub_over_tls_with_token(mqtt_hub, version):
+    """The TLS listener with the hub's own server certificate as the client's CA file."""
+    pub = tool("mosquitto_pub")
+    hub = mqtt_hub
+    device_id, token = await _device(hub, f"mosq-tls-{version}")
+    cafile = hub.hub.settings.data_dir / "tls" / "server.pem"
+    code, out = await run(pub, "-h", "127.0.0.1", "-p", str(hub.mqtts_port), "--cafile", str(cafile), "-V", version,
+                          "-u", token, "-t", "v1/devices/me/telemetry", "-q", "1", "-m", '{"over_tls": 1}')
+    assert code == 0, out
+    status, series = await hub.admin("GET", f"/api/plugins/telemetry/DEVICE/{device_id}/values/timeseries")
+    assert status == 200 and series["over_tls"][0]["value"] == 1, series
