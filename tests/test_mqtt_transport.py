@@ -139,9 +139,13 @@ async def test_silent_connection_is_closed(hub):
     await client.close()
 
 
-async def test_mqtt5_connect_refused(hub):
+async def test_mqtt5_accepted_and_other_protocol_levels_refused(hub):
     client, rc = await MqttWire.connect(hub.mqtt_port, username="provision", level=5)
-    assert client is None and rc == 1  # unacceptable protocol version
+    assert rc == 0
+    await client.close()
+    for level in (3, 6):  # MQTT 3.1, and a level from the future
+        client, rc = await MqttWire.connect(hub.mqtt_port, username="provision", level=level)
+        assert client is None and rc == (1 if level < 5 else 0x84)  # unacceptable protocol version
 
 
 async def test_mqtt_basic_rules(hub):
