@@ -35,7 +35,7 @@ from cryptography.x509.oid import NameOID
 
 from gridlinks.core import hookimpl
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Device, DeviceProfile
+from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionPlan, ProvisionRefused
 from gridlinks.plugins.credentials_x509 import NAME as X509, certificate_body, certificate_id
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from gridlinks.core.bootstrap import bootstrap
+from gridlinks.core.services.bootstrap import bootstrap
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
 

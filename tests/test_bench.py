@@ -15,7 +15,7 @@ from bench.report import markdown, shortfalls, table
 from bench.rows import absolute, compare, failed, skipped
 from bench.seed_db import init_data_dir, seed_devices
 from gridlinks.core.hub import Hub
-from gridlinks.core.models import Attribute, Device, Scope, TimeseriesValue
+from gridlinks.core.storage.models import Attribute, Device, Scope, TimeseriesValue
 from tests.support import REPO, hub_config
 
 SHORT = "0.5"

@@ -8,9 +8,9 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.jsonlimits import MAX_DEPTH, nesting_depth_exceeds
+from gridlinks.core.services.jsonlimits import MAX_DEPTH, nesting_depth_exceeds
 
 
 @pytest.mark.parametrize("raw", [

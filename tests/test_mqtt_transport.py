@@ -319,7 +319,7 @@ async def test_own_certificate_is_used_and_kept(tmp_path):
 
 async def test_acknowledged_publishes_are_kept_when_the_client_disconnects(hub):
     """A device that publishes and hangs up at once loses nothing it was told was received."""
-    from gridlinks.core.models import TimeseriesValue
+    from gridlinks.core.storage.models import TimeseriesValue
 
     token, device_id = await device(hub, "burst-1")
     client, _ = await MqttWire.connect(hub.mqtt_port, username=token)

@@ -11,9 +11,9 @@ import uuid
 import jwt
 from yarl import URL
 
-from gridlinks.core.bootstrap import default_tenant
-from gridlinks.core.models import AuditEvent, Tenant
-from gridlinks.core.session_models import AuthSession
+from gridlinks.core.services.bootstrap import default_tenant
+from gridlinks.core.storage.models import AuditEvent, Tenant
+from gridlinks.core.storage.session_models import AuthSession
 from tests.browser.support import DashboardClient, csrf_from
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD
 

@@ -9,12 +9,12 @@ import json
 from aiohttp import web
 
 from gridlinks.core import hookimpl
-from gridlinks.core.audit import audit_json
-from gridlinks.core.bulk_import import Mapping
-from gridlinks.core.devices import NOT_FOUND
+from gridlinks.core.services.audit import audit_json
+from gridlinks.core.services.bulk_import import Mapping
+from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.errors import BadRequest, NotFound, Unauthorized
-from gridlinks.core.models import Authority, DeviceProfile, Scope, Tenant, now_ms
-from gridlinks.core.paging import parse_paging
+from gridlinks.core.storage.models import Authority, DeviceProfile, Scope, Tenant, now_ms
+from gridlinks.core.storage.paging import parse_paging
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
 from gridlinks.web import session_api
 from gridlinks.web.bodies import limits, parse_body, parse_query, read_json, validate

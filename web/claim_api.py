@@ -1,7 +1,7 @@
 """The customer claim and re-claim endpoints (SPEC.md section 2), with the reference's
 exact answers: 200 ``{"device": {...}, "response": "SUCCESS"}``, 400 with the bare JSON
 string ``"CLAIMED"`` or ``"FAILURE"``, 404 for an unknown device, 200 with an empty body
-for a re-claim. The rules are in :mod:`gridlinks.core.claiming`."""
+for a re-claim. The rules are in :mod:`gridlinks.core.services.claiming`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 from aiohttp import web
 
 from gridlinks.core import hookimpl
-from gridlinks.core.claiming import SUCCESS
+from gridlinks.core.services.claiming import SUCCESS
 from gridlinks.web.bodies import read_json, validate
 from gridlinks.web.rest_auth import principal
 from gridlinks.web.schemas import ClaimBody

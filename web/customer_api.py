@@ -10,8 +10,8 @@ from aiohttp import web
 
 from gridlinks.core import hookimpl
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Authority, Tenant
-from gridlinks.core.paging import parse_paging
+from gridlinks.core.storage.models import Authority, Tenant
+from gridlinks.core.storage.paging import parse_paging
 from gridlinks.web.bodies import parse_body, parse_query
 from gridlinks.web.rest_auth import principal
 from gridlinks.web.schemas import Body, CustomerBody, GroupBody, IdList, Name, RoleBody, UserBody, ref_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.core.auth import Principal
+from gridlinks.core.services.auth import Principal
 from gridlinks.core.errors import Forbidden, Unauthorized
 
 PERMISSION_DENIED = "You don't have permission to perform this operation!"

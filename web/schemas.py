@@ -4,7 +4,7 @@ validation layer (read through :mod:`gridlinks.web.bodies`).
 Bodies are reference-shaped, so REST clients written for the reference (tb-rest-client)
 send full objects with many members the hub does not use and many ``null``s: unknown
 members are ignored and ``null`` means "not given". String limits are the database
-columns' (:mod:`gridlinks.core.models`), so nothing that passes here can fail to be
+columns' (:mod:`gridlinks.core.storage.models`), so nothing that passes here can fail to be
 stored; numbers are range-checked to what SQLite and PostgreSQL hold (int64).
 """
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from aiohttp import web
 from tortoise.expressions import Q
 
-from gridlinks.core.customers import NOT_FOUND, entity_id
+from gridlinks.core.services.customers import NOT_FOUND, entity_id
 from gridlinks.core.errors import BadRequest, NotFound
-from gridlinks.core.models import Authority, User
+from gridlinks.core.storage.models import Authority, User
 from gridlinks.web.rest_auth import bearer_token, principal
 
 ADMINS = (Authority.TENANT_ADMIN, Authority.SYS_ADMIN)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.core.models import Authority
+from gridlinks.core.storage.models import Authority
 from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
 from gridlinks.web.bodies import parse_body
 from gridlinks.web.rest_auth import principal

@@ -23,10 +23,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Device, DeviceProfile
-from gridlinks.core.tokens import secrets_equal
+from gridlinks.core.storage.models import Device, DeviceProfile
+from gridlinks.core.services.tokens import secrets_equal
 from gridlinks.core.types import PresentedCredentials, RestrictedSession, SessionChannel
 from gridlinks.plugins.dynamic_registration.products import is_product, switched_on
 from gridlinks.plugins.dynamic_registration.store import NothingToIssue, SecretStore

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.types import PresentedCredentials
 from gridlinks.web.bodies import limits, read_body
 from gridlinks.web.schemas import split_keys

@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.claiming import device_reply
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.claiming import device_reply
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.models import Scope
+from gridlinks.core.storage.models import Scope
 from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT
 from gridlinks.plugins.transport_mqtt.sessions import Connection, topic_matches
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
-    from gridlinks.core.models import Device
+    from gridlinks.core.storage.models import Device
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from gridlinks.core.bus import CREDENTIALS_REVOKED
 from gridlinks.core.errors import HubError
-from gridlinks.core.models import Device, Scope
+from gridlinks.core.storage.models import Device, Scope
 from gridlinks.core.types import PresentedCredentials, RestrictedSession
 from gridlinks.plugins.transport_mqtt.device_topics import ATTRIBUTES, DevicePolicy
 from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT, is_provision_login, provision_session

@@ -10,9 +10,9 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.provisioning import FAILURE_BODY
+from gridlinks.core.services.provisioning import FAILURE_BODY
 from gridlinks.core.types import RestrictedSession, SessionChannel
 from gridlinks.plugins.transport_mqtt.sessions import NORMAL
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gridlinks.core.types import RestrictedSession
 
 if TYPE_CHECKING:
-    from gridlinks.core.models import Device
+    from gridlinks.core.storage.models import Device
 
 log = logging.getLogger(__name__)
 

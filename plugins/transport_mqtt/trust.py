@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL, crypto
 
-from gridlinks.core.models import DeviceCredentials, DeviceProfile
+from gridlinks.core.storage.models import DeviceCredentials, DeviceProfile
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import Event

@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.models import Customer, Device, DeviceProfile, Scope, Tenant
+from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, Tenant
 from gridlinks.core.types import ProvisionRequest
 from gridlinks.web.dashboard.claim_state import claim_state
 from gridlinks.web.dashboard.device_list import Cursor, DeviceFilter, device_page

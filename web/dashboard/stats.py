@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Attribute, AuditEvent, Device, DeviceProfile, Scope, now_ms
+from gridlinks.core.storage.models import Attribute, AuditEvent, Device, DeviceProfile, Scope, now_ms
 
 HOUR_MS = 3_600_000
 PROVISIONED = "device_provisioned"

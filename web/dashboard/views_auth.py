@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gridlinks.core.errors import Unauthorized
-from gridlinks.core.models import User
+from gridlinks.core.storage.models import User
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
 from gridlinks.web.dashboard.session import (end_session, login_csrf, remember_login_csrf, session_token,
                                              start_session)

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from gridlinks.core.models import TimeseriesValue
+from gridlinks.core.storage.models import TimeseriesValue
 from tests.mqtt_wire import (
     CONNECT,
     PUBACK,

@@ -11,7 +11,7 @@ The truth lives in the database (not in a process's memory) because several hub
 processes may share one PostgreSQL; checking it costs nothing extra per request, since
 the user row that every request re-reads is fetched through a join on this table.
 
-Kept apart from :mod:`gridlinks.core.models` because only :mod:`gridlinks.core.auth`
+Kept apart from :mod:`gridlinks.core.storage.models` because only :mod:`gridlinks.core.services.auth`
 reads it; it lives in the same Tortoise app, so it can point at ``models.User``.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from gridlinks.core.models import now_ms
+from gridlinks.core.storage.models import now_ms
 
 
 class AuthSession(Model):

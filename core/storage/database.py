@@ -23,12 +23,12 @@ from tortoise.context import TortoiseContext, get_current_context
 from tortoise.transactions import in_transaction
 
 from gridlinks.core.errors import StartupError
-from gridlinks.core.migrations import MIGRATIONS, Migration
-from gridlinks.core.writes import Op, PostgresUnitWriter, SqliteGroupWriter
+from gridlinks.core.storage.migrations import MIGRATIONS, Migration
+from gridlinks.core.storage.writes import Op, PostgresUnitWriter, SqliteGroupWriter
 
 log = logging.getLogger(__name__)
 
-CORE_MODELS = "gridlinks.core.models"
+CORE_MODELS = "gridlinks.core.storage.models"
 # The database holds provisioning secrets, device tokens and MQTT passwords in clear:
 # only the hub's own user may read it, its WAL/SHM files and its backups.
 PRIVATE_DIR_MODE = 0o700
@@ -160,7 +160,7 @@ class Storage:
         return self.writer.health()
 
     async def write(self, ops: Sequence[Op]) -> None:
-        """Commit ``ops`` atomically (group commit, see :mod:`gridlinks.core.writes`);
+        """Commit ``ops`` atomically (group commit, see :mod:`gridlinks.core.storage.writes`);
         returns once they are durable, raises IntegrityError if they break a constraint."""
         await self.writer.write(ops)
 
@@ -209,7 +209,7 @@ class Storage:
         return bool(rows)
 
     async def _migrate(self) -> None:
-        from gridlinks.core.models import SchemaVersion
+        from gridlinks.core.storage.models import SchemaVersion
 
         assert self._ctx is not None
         fresh = not await self._table_exists("schema_version")

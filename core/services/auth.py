@@ -3,7 +3,7 @@
 Tokens are HS256 JWTs carrying the user id, authority, tenant and customer, like the
 reference's, so ``X-Authorization: Bearer <jwt>`` works for existing REST clients. Each
 also names its sign-in session, a database row: signing out deletes the row, and every
-token of that session stops working at once (see :mod:`gridlinks.core.session_models`).
+token of that session stops working at once (see :mod:`gridlinks.core.storage.session_models`).
 The signing key comes from ``auth.jwt_secret`` or is generated once into
 ``data_dir/jwt.secret`` (mode 0600) so logins survive restarts.
 """
@@ -24,9 +24,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from gridlinks.core.errors import BadRequest, Conflict, TokenExpired, Unauthorized
-from gridlinks.core.models import Authority, Customer, Tenant, User
-from gridlinks.core.session_models import AuthSession
-from gridlinks.core.storage import owner_only
+from gridlinks.core.storage.models import Authority, Customer, Tenant, User
+from gridlinks.core.storage.session_models import AuthSession
+from gridlinks.core.storage.database import owner_only
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -113,7 +113,7 @@ class AuthService:
     #
     # Every token names its session (``sid``, a row of AuthSession) and itself (``jti``).
     # A token is accepted only while its session row exists; the refresh token only while
-    # its jti is the session's current ``refresh_jti``. See gridlinks.core.session_models.
+    # its jti is the session's current ``refresh_jti``. See gridlinks.core.storage.session_models.
 
     async def login(self, username: str, password: str) -> dict[str, str]:
         user = await User.get_or_none(email=(username or "").strip().lower())

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.credentials import credentials_insert
-from gridlinks.core.devices import attribute_upsert
-from gridlinks.core.models import Attribute, Device, DeviceProfile, Scope
-from gridlinks.core.writes import Insert
-from gridlinks.core.profiles import DISABLED, allows_gateways
-from gridlinks.core.tokens import random_alnum, secrets_equal
+from gridlinks.core.services.credentials import credentials_insert
+from gridlinks.core.services.devices import attribute_upsert
+from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope
+from gridlinks.core.storage.writes import Insert
+from gridlinks.core.services.profiles import DISABLED, allows_gateways
+from gridlinks.core.services.tokens import random_alnum, secrets_equal
 from gridlinks.core.types import IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:

@@ -18,15 +18,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridlinks.core.bootstrap import bootstrap, default_tenant
-from gridlinks.core.bulk_import import Mapping
-from gridlinks.core.cli_customers import add_commands as add_customer_commands
-from gridlinks.core.cli_registration import add_device_commands, add_profile_commands
+from gridlinks.core.services.bootstrap import bootstrap, default_tenant
+from gridlinks.core.services.bulk_import import Mapping
+from gridlinks.core.cli.customers import add_commands as add_customer_commands
+from gridlinks.core.cli.registration import add_device_commands, add_profile_commands
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
-from gridlinks.core.models import Authority, Customer, DeviceProfile, User
-from gridlinks.core.profiles import ALLOW_GATEWAYS
+from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
+from gridlinks.core.services.profiles import ALLOW_GATEWAYS
 
 STRATEGIES = {
     "disabled": "DISABLED",

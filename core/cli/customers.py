@@ -1,6 +1,6 @@
 """``gridlinks customer|role|group ...``: customers and the permission model from the
 command line (customer users themselves: ``gridlinks user add --role customer-user
---customer NAME``). Kept beside :mod:`gridlinks.core.cli`, which mounts these."""
+--customer NAME``). Kept beside :mod:`gridlinks.core.cli.main`, which mounts these."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from gridlinks.core.bootstrap import default_tenant
+from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import User
+from gridlinks.core.storage.models import User
 
 out = Console()
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Authority, DeviceProfile, Tenant, User
-from gridlinks.core.tokens import random_alnum
+from gridlinks.core.storage.models import Authority, DeviceProfile, Tenant, User
+from gridlinks.core.services.tokens import random_alnum
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.models import Device, DeviceCredentials
+from gridlinks.core.storage.models import Device, DeviceCredentials
 from gridlinks.core.types import (CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest,
                                   RestrictedSession)
-from gridlinks.core.writes import Delete, Insert, Op
+from gridlinks.core.storage.writes import Delete, Insert, Op
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gridlinks.core.errors import TooManyAttempts
-from gridlinks.core.models import now_ms
+from gridlinks.core.storage.models import now_ms
 from gridlinks.core.types import ClaimStore
 
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from gridlinks.core.devices import NOT_FOUND
+from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.models import Authority, Customer, Tenant, User
-from gridlinks.core.paging import Page, page_of
+from gridlinks.core.storage.models import Authority, Customer, Tenant, User
+from gridlinks.core.storage.paging import Page, page_of
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub

@@ -53,7 +53,7 @@ class Scope:
 
 
 class SchemaVersion(Model):
-    """One row per applied migration (see :mod:`gridlinks.core.migrations`)."""
+    """One row per applied migration (see :mod:`gridlinks.core.storage.migrations`)."""
 
     version = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)

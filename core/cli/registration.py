@@ -1,6 +1,6 @@
 """``gridlinks profile show|dynamic-registration`` and ``gridlinks device
 set-secret|registration|reset-registration``: dynamic registration ("one type, one
-secret") from the command line. Kept beside :mod:`gridlinks.core.cli`, which mounts
+secret") from the command line. Kept beside :mod:`gridlinks.core.cli.main`, which mounts
 these into its ``profile`` and ``device`` groups.
 
 The work is done by the dynamic-registration plugin's service, found by name in the
@@ -14,7 +14,7 @@ import argparse
 
 from rich.console import Console
 
-from gridlinks.core.bootstrap import default_tenant
+from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.errors import BadRequest
 
 SERVICE = "DYNAMIC_REGISTRATION"

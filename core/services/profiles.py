@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.models import Device, DeviceProfile, Tenant
-from gridlinks.core.paging import Page, page_of
-from gridlinks.core.tokens import random_alnum
+from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
+from gridlinks.core.storage.paging import Page, page_of
+from gridlinks.core.services.tokens import random_alnum
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub

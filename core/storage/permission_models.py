@@ -2,7 +2,7 @@
 operations per resource; a user group holds users and roles; a user may do what the
 roles of their groups allow, on top of their authority's defaults.
 
-Kept apart from :mod:`gridlinks.core.models` because only the permission service reads
+Kept apart from :mod:`gridlinks.core.storage.models` because only the permission service reads
 them; they live in the same Tortoise app, so they can point at ``models.User``.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from gridlinks.core.models import now_ms
+from gridlinks.core.storage.models import now_ms
 
 
 class Role(Model):

@@ -10,7 +10,7 @@ this service holds the rules around them:
 - a wrong secret never erases pending claim info (the reference erases it, so anyone
   knowing a device's name could wipe a pending claim);
 - failed attempts lock out the caller, never the device; failures about a device only
-  slow its failed answers down (:mod:`gridlinks.core.claim_limits`), so nobody can keep
+  slow its failed answers down (:mod:`gridlinks.core.services.claim_limits`), so nobody can keep
   the owner out by guessing;
 - a gateway speaks only for the devices bound to it (server attribute
   ``lastConnectedGateway``, set by the tenant) and never replaces claim info the device
@@ -29,17 +29,17 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core import claim_limits
-from gridlinks.core.claim_limits import AttemptLimiter
+from gridlinks.core.services import claim_limits
+from gridlinks.core.services.claim_limits import AttemptLimiter
 from gridlinks.core.errors import (BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound,
                                    TooManyAttempts)
-from gridlinks.core.models import Attribute, Device, Scope, now_ms, wrap
-from gridlinks.core.permissions import PERMISSION_DENIED, Operation, Resource
-from gridlinks.core.tokens import secrets_equal
+from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms, wrap
+from gridlinks.core.services.permissions import PERMISSION_DENIED, Operation, Resource
+from gridlinks.core.services.tokens import secrets_equal
 from gridlinks.core.types import ClaimInfo, ClaimStore, ClaimStrategy
 
 if TYPE_CHECKING:
-    from gridlinks.core.auth import Principal
+    from gridlinks.core.services.auth import Principal
     from gridlinks.core.hub import Hub
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ async def _initial(conn: "BaseDBAsyncClient", dialect: str) -> None:
 
 
 async def _device_list_index(conn: "BaseDBAsyncClient", dialect: str) -> None:
-    from gridlinks.core.models import DEVICE_LIST_INDEX
+    from gridlinks.core.storage.models import DEVICE_LIST_INDEX
 
     await conn.execute_script(
         f"CREATE INDEX IF NOT EXISTS {DEVICE_LIST_INDEX} ON device (tenant_id, created_ms, id)")

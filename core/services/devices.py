@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.jsonlimits import loads_bounded
-from gridlinks.core.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
-from gridlinks.core.paging import Page, page_of
-from gridlinks.core.credentials import credentials_insert
+from gridlinks.core.services.jsonlimits import loads_bounded
+from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
+from gridlinks.core.storage.paging import Page, page_of
+from gridlinks.core.services.credentials import credentials_insert
 from gridlinks.core.types import CredentialSpec
-from gridlinks.core.writes import Delete, Insert, Op, Upsert
+from gridlinks.core.storage.writes import Delete, Insert, Op, Upsert
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -31,7 +31,7 @@ MAX_TS_MS = 2**63 - 1  # the BIGINT column; larger values cannot be stored
 
 def decode_json(raw: bytes | str, what: str = "payload") -> Any:
     """JSON from a device or a person, or BadRequest saying what is wrong: bounded
-    depth, no NaN/Infinity, no lone surrogates (see :mod:`gridlinks.core.jsonlimits`)."""
+    depth, no NaN/Infinity, no lone surrogates (see :mod:`gridlinks.core.services.jsonlimits`)."""
     return loads_bounded(raw, what)
 
 

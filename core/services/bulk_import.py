@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.credentials import replace_credentials_ops
-from gridlinks.core.devices import attribute_upsert, integrity_message, telemetry_ops
-from gridlinks.core.models import Device, DeviceProfile, Scope, Tenant, now_ms
+from gridlinks.core.services.credentials import replace_credentials_ops
+from gridlinks.core.services.devices import attribute_upsert, integrity_message, telemetry_ops
+from gridlinks.core.storage.models import Device, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
-from gridlinks.core.writes import Update
+from gridlinks.core.storage.writes import Update
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from gridlinks.core.customers import NOT_FOUND, entity_id, one
+from gridlinks.core.services.customers import NOT_FOUND, entity_id, one
 from gridlinks.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from gridlinks.core.models import Authority, Customer, Tenant, User
-from gridlinks.core.permission_models import Role, UserGroup
+from gridlinks.core.storage.models import Authority, Customer, Tenant, User
+from gridlinks.core.storage.permission_models import Role, UserGroup
 
 if TYPE_CHECKING:
-    from gridlinks.core.auth import Principal
+    from gridlinks.core.services.auth import Principal
     from gridlinks.core.hub import Hub
 
 PERMISSION_DENIED = "You don't have permission to perform this operation!"

@@ -11,8 +11,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.bus import MATCH_ALL, Event
-from gridlinks.core.models import AuditEvent, now_ms
-from gridlinks.core.writes import Insert
+from gridlinks.core.storage.models import AuditEvent, now_ms
+from gridlinks.core.storage.writes import Insert
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
