@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml tests/example_plugin/pyproject.toml
 
 install: $(STAMP)
 
+# First `make run` on a new checkout: init creates the admin (generated password) and the
+# demo profile, and prints the login and the profile's key and secret once, above the
+# hub's log. Later runs skip init; `gridlinks run` itself creates nothing, prints no secret.
 run: $(STAMP)
+	@test -e "$${GRIDLINKS_DATA_DIR:-data}/hub.db" || $(VENV)/bin/gridlinks init --demo --config config/hub.yaml
 	$(VENV)/bin/gridlinks run --config config/hub.yaml
 
 test: $(STAMP)

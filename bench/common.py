@@ -5,7 +5,6 @@ and memory readings. Nothing here talks to anything but 127.0.0.1."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -67,6 +66,7 @@ class HubProcess:
     secret: str
     admin_password: str
     log: Path
+    admin_email: str
 
     @property
     def http(self) -> str:
@@ -86,13 +86,6 @@ def hub_env(ports: dict[str, int], data_dir: Path, extra: dict[str, str] | None 
     return env
 
 
-def _value_after(text: str, label: str) -> str:
-    match = re.search(rf"{label}:\s+(\S+)", text)
-    if not match:
-        raise RuntimeError(f"{label} not found in: {text}")
-    return match.group(1)
-
-
 def raise_open_files(limit: int) -> None:
     """Raise this process's open-file soft limit toward ``limit``, within the hard limit
     (10k held MQTT sessions need more than the usual 1024)."""
@@ -104,35 +97,76 @@ def raise_open_files(limit: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+START_ATTEMPTS = 3  # a free port can be taken by someone else before the hub binds it
+
+
+def _start(gridlinks: Path, data_dir: Path, extra_env: dict[str, str] | None, open_files: int | None,
+           log: Path) -> tuple[subprocess.Popen, dict[str, int]]:
+    """Start `gridlinks run` on free ports and wait until it answers; when another process
+    took one of the ports in between (a shared machine), try again on new ones. The log
+    keeps every attempt."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
+        logged_before = log.stat().st_size if attempt > 1 else 0
+        with open(log, "w" if attempt == 1 else "a") as fh:
+            proc = subprocess.Popen(pinned([str(gridlinks), "run"], SERVER_CPU),
+                                    env=hub_env(ports, data_dir, extra_env),
+                                    stdout=fh, stderr=subprocess.STDOUT,
+                                    preexec_fn=partial(raise_open_files, open_files) if open_files else None)
+        try:
+            wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
+            return proc, ports
+        except RuntimeError as exc:
+            stop(proc)
+            text = log.read_text()
+            if "already in use" not in text[logged_before:] or attempt == START_ATTEMPTS:
+                raise RuntimeError(f"hub did not start ({exc}): {text[-1500:]}") from None
+    raise AssertionError("unreachable")
+
+
 @contextmanager
-def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, open_files: int | None = None):
-    """A hub started by `gridlinks run` on free ports, pinned to the server core.
-    ``open_files``: raise its open-file limit that far (for many held sessions)."""
+def hub(extra_env: dict[str, str] | None = None, data_dir: Path | None = None, open_files: int | None = None,
+        gridlinks: Path | None = None):
+    """A hub started by `gridlinks run` on free ports, pinned to the server core, on
+    ``data_dir`` (made by bench.seed_db.init_data_dir) or a fresh one like it.
+    ``open_files``: raise its open-file limit that far (for many held sessions).
+    ``gridlinks``: another installation's executable (an earlier version, measured in the
+    same run for comparison; see ``before_gridlinks``)."""
+    from bench.seed_db import ADMIN_EMAIL, ADMIN_PASSWORD, PROVISION_KEY, PROVISION_SECRET, init_data_dir
+
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="gridlinks-bench-")
         data_dir = Path(tmp.name)
-    ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
-    env = hub_env(ports, data_dir, extra_env)
-    # No separate `gridlinks init`: `run` bootstraps a fresh data dir itself and prints
-    # the same welcome (key, secret, first password) to its log, a second and a half sooner.
+        init_data_dir(data_dir, gridlinks)  # a copy of one `gridlinks init` per run and installation
     log = data_dir / "hub.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(pinned([str(VENV_BIN / "gridlinks"), "run"], SERVER_CPU), env=env,
-                                stdout=fh, stderr=subprocess.STDOUT,
-                                preexec_fn=partial(raise_open_files, open_files) if open_files else None)
+    proc, ports = _start(gridlinks or VENV_BIN / "gridlinks", data_dir, extra_env, open_files, log)
     try:
-        try:
-            wait_http(f"http://127.0.0.1:{ports['http']}/api/health", proc)
-        except RuntimeError as exc:
-            raise RuntimeError(f"hub did not start ({exc}): {log.read_text()[-1500:]}") from None
-        welcome = log.read_text()
-        yield HubProcess(proc, data_dir, ports, _value_after(welcome, "provision key"),
-                         _value_after(welcome, "provision secret"), _value_after(welcome, "password"), log)
+        yield HubProcess(proc, data_dir, ports, PROVISION_KEY, PROVISION_SECRET, ADMIN_PASSWORD, log, ADMIN_EMAIL)
     finally:
         stop(proc)
         if tmp is not None:
             tmp.cleanup()
+
+
+def before_gridlinks() -> Path | None:
+    """``BENCH_BEFORE_GRIDLINKS``: the `gridlinks` executable of an earlier installation (a
+    checkout of main before a rewrite, with its own venv), for rows that compare the hub with
+    its previous version in the same run; None when unset or missing."""
+    path = os.environ.get("BENCH_BEFORE_GRIDLINKS")
+    return Path(path) if path and Path(path).is_file() else None
+
+
+def installation(gridlinks: Path) -> str:
+    """``<checkout> at <commit>`` for a `gridlinks` in ``<checkout>/.venv/bin/`` (its name
+    in the results), else the path."""
+    checkout = gridlinks.resolve().parent.parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        commit = ""
+    return f"{checkout.name} at {commit}" if commit else str(gridlinks)
 
 
 def stop(proc: subprocess.Popen) -> None:

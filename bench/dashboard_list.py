@@ -24,10 +24,10 @@ from pathlib import Path
 
 import aiohttp
 
-from gridlinks.core.bootstrap import bootstrap
+from gridlinks.core.services.bootstrap import bootstrap
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
-from gridlinks.core.models import Attribute, Device, DeviceProfile, Scope, wrap
+from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope, wrap
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dashboard_list.json"
 EMAIL, PASSWORD = "bench@bench.local", "bench-password-1"

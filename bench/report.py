@@ -128,10 +128,17 @@ def markdown(results: dict, results_path: Path, chart: str | None) -> str:
         f"Linux {m['kernel']}, Python {m['python']}, SQLite {m['sqlite']}, commit {m['commit']}"
         f"{' (with local changes)' if m.get('dirty') else ''}. Raw figures: {_link(results_path)}.",
         "",
+        *[f"Re-run later and merged in: the rows of {', '.join(r['modules'])} come from a run of {r['date']} "
+          f"{r['time']} ({r['seconds']:g} s per load, {r['elapsed_s']:g} s) on commit {r['commit']}"
+          f"{' (with local changes)' if r.get('dirty') else ''}, with their baselines measured in that run.\n"
+          for r in results.get("reruns", [])],
         f"Every scenario runs next to its baseline in the same run, each server in its own process pinned to "
         f"core {m['server_cpu']}, each load generator in its own process pinned to core {m['load_cpu']}, "
         f"everything on 127.0.0.1. Re-run with `make bench` (a few minutes; `make bench-quick` is a "
-        f"smoke run under a minute).",
+        f"smoke run under a minute). Some scenarios only: `make bench BENCH_ARGS='--only mqtt_telemetry "
+        f"--merge-into bench/results/<full run>.json'` replaces their rows here. `BENCH_BEFORE_GRIDLINKS="
+        f"<checkout>/.venv/bin/gridlinks` also measures that earlier installation's hub in the same run "
+        f"(the MQTT rows \"(same run)\").",
         "",
     ]
     if chart:
@@ -193,8 +200,9 @@ def chart(results: dict, path: Path) -> None:
     ax.set_xlabel("figure / its bound (line: the bound)")
     ax.tick_params(axis="y", labelsize=8)
 
-    fig.suptitle(f"GridLinks Hub benchmarks, {results['date']} ({results['machine']['cores']} cores, "
-                 f"Python {results['machine']['python']})")
+    reruns = "".join(f"; {', '.join(r['modules'])} re-run {r['date']}" for r in results.get("reruns", []))
+    fig.suptitle(f"GridLinks Hub benchmarks, {results['date']}{reruns} ({results['machine']['cores']} cores, "
+                 f"Python {results['machine']['python']})", fontsize=10 if reruns else None)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -21,11 +21,9 @@ def login(base: str, email: str, password: str) -> str:
     return post_json(base, "/api/auth/login", {"username": email, "password": password})["token"]
 
 
-def admin_login(base: str, password: str) -> str:
-    """The tenant admin that the first start of a hub creates (its password is in the welcome)."""
-    from gridlinks.core.bootstrap import DEFAULT_ADMIN
-
-    return login(base, DEFAULT_ADMIN, password)
+def admin_login(base: str, email: str, password: str) -> str:
+    """The tenant admin every bench data dir has (bench.seed_db.ADMIN_EMAIL)."""
+    return login(base, email, password)
 
 
 def add_customer_user(base: str, admin_jwt: str, customer: str, email: str, password: str) -> None:

@@ -6,7 +6,12 @@
 
 A full run writes bench/results/<date>.json and regenerates docs/benchmarks.md and
 docs/benchmarks.png; a quick run writes bench/results/<date>-quick.json and leaves the
-docs alone (its small sizes are a smoke check, not figures to publish). A scenario that
+docs alone (its small sizes are a smoke check, not figures to publish). A partial run
+(--only) leaves them alone too, unless --merge-into names the full run whose rows it
+replaces (the docs then say which rows were re-run, when, and on which commit):
+
+    .venv/bin/python -m bench.run --only mqtt_provisioning,mqtt_telemetry \
+        --merge-into bench/results/2026-11-22.json A scenario that
 cannot run here (no wrk, no Mosquitto) is recorded as skipped with the reason; one that
 crashes is recorded as failed, the others still run, and the exit status is 1.
 """
@@ -34,7 +39,7 @@ from bench.rows import failed, skipped, verdict  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 SCENARIOS = ["http_provisioning", "mqtt_provisioning", "mqtt_telemetry", "coap_provisioning", "claim",
-             "bulk_import", "stored_devices", "memory", "dashboard_list"]
+             "bulk_import", "stored_devices", "memory", "mqtt_sessions", "dashboard_list"]
 FULL_SECONDS, QUICK_SECONDS = 10.0, 0.5  # wrk rounds up to whole seconds
 
 
@@ -99,6 +104,18 @@ def run_scenario(name: str, seconds: float, quick: bool) -> list[dict]:
     return rows
 
 
+def merge(full: dict, partial: dict, modules: list[str]) -> dict:
+    """``full`` with the rows of ``modules`` replaced by ``partial``'s (in SCENARIOS order),
+    and a record of the re-run, so the docs say which rows come from which run."""
+    rows = [r for r in full["scenarios"] if r.get("module") not in modules] + partial["scenarios"]
+    order = {name: i for i, name in enumerate(SCENARIOS)}
+    rows.sort(key=lambda r: order.get(r.get("module"), len(order)))  # stable: keeps each module's own order
+    rerun = {"modules": modules, "date": partial["date"], "time": partial["time"], "seconds": partial["seconds"],
+             "elapsed_s": partial["elapsed_s"], "commit": partial["machine"]["commit"],
+             "dirty": partial["machine"]["dirty"]}
+    return {**full, "scenarios": rows, "reruns": [*full.get("reruns", []), rerun]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="GridLinks Hub benchmarks")
     parser.add_argument("--quick", action="store_true", help="small sizes and short loads: a smoke run")
@@ -106,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated scenario modules (default: all)")
     parser.add_argument("--no-docs", action="store_true", help="do not regenerate docs/benchmarks.*")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the results file goes")
+    parser.add_argument("--merge-into", type=Path, metavar="FULL_RESULTS",
+                        help="with --only: replace those scenarios' rows in this full run's results, write the "
+                             "merged file next to this run's and regenerate the docs from it")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else SCENARIOS
     unknown = [n for n in names if n not in SCENARIOS]
@@ -126,7 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results_dir / f"{results['date']}{'-quick' if args.quick else ''}{'-partial' if args.only else ''}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {out} ({results['elapsed_s']} s)")
-    if not args.quick and not args.only and not args.no_docs:
+    if args.merge_into and args.only and not args.quick:
+        merged = merge(json.loads(args.merge_into.read_text()), results, names)
+        out = args.results_dir / f"{results['date']}-merged.json"
+        out.write_text(json.dumps(merged, indent=2) + "\n")
+        print(f"merged into {args.merge_into.name}: {out}")
+        results = merged
+    if not args.quick and (not args.only or args.merge_into) and not args.no_docs:
         for path in report.write_docs(results, out):
             print(f"wrote {path.relative_to(REPO)}")
     return 1 if any(row.get("error") for row in results["scenarios"]) else 0

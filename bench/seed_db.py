@@ -24,32 +24,40 @@ from bench.common import VENV_BIN, free_port, hub_env
 
 CHUNK = 50_000
 SYNCHRONOUS = "NORMAL"
+# Every bench data dir has this admin and this provisioning profile (ALLOW_CREATE_NEW_DEVICES),
+# made with the CLI, so no scenario depends on what `init` prints or creates by itself.
+ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@gridlinks.local", "bench-Admin-password-2026"
+PROFILE, PROVISION_KEY, PROVISION_SECRET = "Bench profile", "bench-provision-key", "bench-provision-secret"
 PROVISIONED = json.dumps({"v": "provisioned"})
 
 
-def cli(data_dir: Path, *args: str) -> str:
+def cli(data_dir: Path, *args: str, gridlinks: Path | None = None) -> str:
     """Run a ``gridlinks`` subcommand on ``data_dir`` (nothing is started, so the ports
-    are irrelevant); its output."""
+    are irrelevant); its output. ``gridlinks``: another installation's executable."""
     env = hub_env({"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port()}, data_dir)
-    done = subprocess.run([str(VENV_BIN / "gridlinks"), *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([str(gridlinks or VENV_BIN / "gridlinks"), *args], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"gridlinks {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
     return done.stdout
 
 
 @functools.cache
-def _initialised_template() -> Path:
-    """One ``gridlinks init`` per run, copied for every scenario that needs a database
-    before its hub starts (an init costs a second and a half; a copy, milliseconds)."""
+def _initialised_template(gridlinks: Path | None = None) -> Path:
+    """One ``gridlinks init`` (with the bench admin) and the bench profile per run and
+    installation, copied for every scenario that needs a data directory (an init costs a
+    second and a half; a copy, milliseconds)."""
     template = Path(tempfile.mkdtemp(prefix="gridlinks-bench-template-"))
     atexit.register(shutil.rmtree, template, ignore_errors=True)
-    cli(template, "init")
+    cli(template, "init", "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD, gridlinks=gridlinks)
+    cli(template, "profile", "create", "--name", PROFILE, "--strategy", "allow-create", "--key", PROVISION_KEY,
+        "--secret", PROVISION_SECRET, gridlinks=gridlinks)
     return template
 
 
-def init_data_dir(data_dir: Path) -> Path:
-    """A data directory as ``gridlinks init`` leaves it; the database path."""
-    shutil.copytree(_initialised_template(), data_dir, dirs_exist_ok=True)
+def init_data_dir(data_dir: Path, gridlinks: Path | None = None) -> Path:
+    """A data directory as ``gridlinks init`` leaves it, with the bench admin and profile;
+    the database path."""
+    shutil.copytree(_initialised_template(gridlinks), data_dir, dirs_exist_ok=True)
     return data_dir / "hub.db"
 
 

@@ -30,6 +30,11 @@ class Unauthorized(HubError):
     """No or unknown credentials."""
 
 
+class TokenExpired(Unauthorized):
+    """A genuine token that is no longer accepted: expired, signed out or revoked (the
+    reference answers these with errorCode 11, which tells its clients to refresh or log in)."""
+
+
 class Forbidden(HubError):
     """Authenticated, but not allowed to do this."""
 

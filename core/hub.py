@@ -13,27 +13,28 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from gridlinks.core.audit import AuditLog
-from gridlinks.core.auth import AuthService
-from gridlinks.core.bulk_import import BulkImporter
+from gridlinks.core.services.audit import AuditLog
+from gridlinks.core.services.auth import AuthService
+from gridlinks.core.services.bulk_import import BulkImporter
 from gridlinks.core.bus import EventBus
-from gridlinks.core.claiming import ClaimService
+from gridlinks.core.services.claiming import ClaimService
 from gridlinks.core.config import HubConfig
-from gridlinks.core.credentials import CredentialService
-from gridlinks.core.customers import CustomerService
-from gridlinks.core.devices import DeviceService
+from gridlinks.core.services.credentials import CredentialService
+from gridlinks.core.services.customers import CustomerService
+from gridlinks.core.services.devices import DeviceService
 from gridlinks.core.errors import StartupError
-from gridlinks.core.permissions import PermissionService
+from gridlinks.core.services.permissions import PermissionService
 from gridlinks.core.plugins import build_plugin_manager
-from gridlinks.core.profiles import ProfileService
-from gridlinks.core.provisioning import ProvisioningService
+from gridlinks.core.services.profiles import ProfileService
+from gridlinks.core.services.provisioning import ProvisioningService
 from gridlinks.core.registry import Registry
-from gridlinks.core.storage import Storage
+from gridlinks.core.storage.database import Storage, private_dir
 from gridlinks.core.types import ClaimStore, ClaimStrategy, CredentialType, ProvisionStrategy, Transport
 
 log = logging.getLogger(__name__)
 
-PERMISSION_MODELS = "gridlinks.core.permission_models"
+PERMISSION_MODELS = "gridlinks.core.storage.permission_models"
+SESSION_MODELS = "gridlinks.core.storage.session_models"
 
 
 class Hub:
@@ -77,7 +78,7 @@ class Hub:
         self.claiming.attach()
 
     def _model_modules(self) -> list[str]:
-        modules: list[str] = [PERMISSION_MODELS]
+        modules: list[str] = [PERMISSION_MODELS, SESSION_MODELS]
         self.pm.hook.register_models(register=modules.append)
         return modules
 
@@ -85,7 +86,7 @@ class Hub:
         """Load plugins and open storage; no sockets are opened."""
         if self._opened:
             return self
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)  # 0700: the database, keys and secrets live here
         self._load_plugins()
         self.storage = Storage(self.settings.database_url, self._model_modules(),
                                sqlite_synchronous=self.settings.sqlite_synchronous,

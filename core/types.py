@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from gridlinks.core.models import Device, DeviceCredentials, DeviceProfile
+    from gridlinks.core.storage.models import Device, DeviceCredentials, DeviceProfile
 
 
 @dataclass(frozen=True)

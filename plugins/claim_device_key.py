@@ -5,7 +5,7 @@ expires. It is asked before the server-side key, as SPEC.md says it takes preced
 from __future__ import annotations
 
 from gridlinks.core import hookimpl
-from gridlinks.core.models import now_ms
+from gridlinks.core.storage.models import now_ms
 from gridlinks.core.types import ClaimInfo
 
 NAME = "DEVICE_KEY"

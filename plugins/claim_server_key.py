@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 from gridlinks.core import hookimpl
-from gridlinks.core.claiming import CLAIMING_DATA
-from gridlinks.core.models import Scope
+from gridlinks.core.services.claiming import CLAIMING_DATA
+from gridlinks.core.storage.models import Scope
 from gridlinks.core.types import ClaimInfo
 
 NAME = "SERVER_KEY"

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from gridlinks.core import hookimpl
-from gridlinks.core.tokens import secrets_equal
+from gridlinks.core.services.tokens import secrets_equal
 from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
 
 NAME = "MQTT_BASIC"

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from gridlinks.core import hookimpl
-from gridlinks.core.tokens import random_alnum
+from gridlinks.core.services.tokens import random_alnum
 from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
 
 NAME = "ACCESS_TOKEN"

@@ -15,10 +15,10 @@ Two parts, both registered here:
   ``allowCreateNewDevicesByX509Certificate``.
 
 The chain is verified cryptographically up to the profile certificate: the TLS layer
-verifies it against the trust store (which holds the profile certificates), and every
-link is checked again here. Python 3.13+ exposes the verified chain, so any depth
-works. Before 3.13 Python exposes only the leaf: then the leaf must be issued directly
-by the profile certificate (an intermediate the device sends is not visible to us).
+verifies it against the trust store (which holds the profile certificates) and hands
+over the verified chain (the MQTT transport's pyOpenSSL layer, on every Python), and
+every link is checked again here, so any depth works. A transport that shows only the
+leaf still works when the leaf is issued directly by the profile certificate.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from cryptography.x509.oid import NameOID
 
 from gridlinks.core import hookimpl
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Device, DeviceProfile
+from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionPlan, ProvisionRefused
 from gridlinks.plugins.credentials_x509 import NAME as X509, certificate_body, certificate_id
 
@@ -142,7 +142,7 @@ class ChainLogin:
             profile = await DeviceProfile.get_or_none(provision_key=certificate_id(der), provision_type=NAME)
             if profile is not None and await loop.run_in_executor(None, chain_verifies, chain[:depth + 1]):
                 return await self._provision(profile, chain[0], ders[0], presented.transport)
-        if len(chain) == 1:  # Python < 3.13: only the leaf is visible; find the profile that issued it
+        if len(chain) == 1:  # only the leaf is visible: find the profile that issued it
             for profile in await DeviceProfile.filter(provision_type=NAME):
                 anchors = profile_certificates(profile.provision_secret)
                 if anchors and await loop.run_in_executor(None, issued_by, chain[0], anchors[0]):

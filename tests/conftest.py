@@ -89,3 +89,31 @@ def running_sync(tmp_path_factory):
     finally:
         loop.run_until_complete(stop_hub(running))
         loop.close()
+
+
+@pytest.fixture
+def no_tracebacks():
+    """Fails the test if anything logs a traceback (a record with exc_info) or an ERROR:
+    bad input must be answered in the protocol's terms, never crash a handler."""
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.bad: list[logging.LogRecord] = []
+
+        def emit(self, record):
+            if record.exc_info or record.levelno >= logging.ERROR:
+                self.bad.append(record)
+
+    handler = Collect()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.bad
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert not handler.bad, [f"{r.name}: {r.getMessage()}" for r in handler.bad]

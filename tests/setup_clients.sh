@@ -18,12 +18,18 @@ make_venv .venv-seeds "$SEEDS" $SEEDS
 # tb-rest-client: logs in as a customer user and claims / re-claims (tests/test_claim_clients.py).
 TBREST="tb-rest-client==4.4"
 make_venv .venv-tbrest "$TBREST" $TBREST
-# tb-mqtt-client 1.7.1: the newest release whose TBDeviceMqttClient speaks MQTT 3.1.1 (amqtt's
-# only version); 1.8+ speaks MQTT 5. Runs the claiming seed script (seeds/002_...) and
+# tb-mqtt-client 1.7.1: the newest release whose TBDeviceMqttClient speaks MQTT 3.1.1 (the
+# hub's only version before issue 13); 1.8+ speaks MQTT 5. Runs the claiming seed script (seeds/002_...) and
 # TBDeviceMqttClient.provision (tests/test_mqtt_seed_scripts.py). mmh3 up front: without it
 # the SDK pip-installs it when imported.
 TBMQTT="tb-mqtt-client==1.7.1 mmh3"
 make_venv .venv-tbmqtt "$TBMQTT" $TBMQTT
+# The newest tb-mqtt-client (what `pip install tb-mqtt-client` gives a user today): its
+# TBDeviceMqttClient and TBGatewayMqttClient speak MQTT 5 only (tests/plugins/transport_mqtt/
+# test_clients_tb.py). Pinned exactly so a new release is a deliberate change; it brings its
+# own paho fork (tb-paho-mqtt-client), hence a venv of its own; mmh3 up front as above.
+TBMQTT_NEW="tb-mqtt-client==1.13.14 mmh3"
+make_venv .venv-tbmqtt-new "$TBMQTT_NEW" $TBMQTT_NEW
 # Debian's chromium for the dashboard's browser tests (Playwright drives it; `playwright
 # install` cannot download browsers here). Installed as root when missing; apt-get update
 # runs only if the first install attempt fails. Without it the browser tests skip.
@@ -33,5 +39,18 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
   else
     echo "chromium is missing and this is not root: the dashboard browser tests will be skipped"
+  fi
+fi
+# Debian's mosquitto-clients (mosquitto_pub / _sub / _rr, MQTT 3.1.1 and 5) for
+# tests/plugins/transport_mqtt/test_clients_mosquitto.py, installed the same way; without
+# it those tests skip and say why.
+if ! command -v mosquitto_pub >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends mosquitto-clients >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends mosquitto-clients >/dev/null 2>&1; } \
+      || echo "could not install mosquitto-clients: the mosquitto client tests will be skipped"
+  else
+    echo "mosquitto-clients is missing and this is not root: the mosquitto client tests will be skipped"
   fi
 fi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import sys
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from gridlinks.core.bootstrap import bootstrap
+from gridlinks.core.services.bootstrap import bootstrap
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
 
@@ -22,11 +23,24 @@ ADMIN_EMAIL = "admin@test.local"
 ADMIN_PASSWORD = "admin-password-1"
 
 
+# Below the kernel's ephemeral range (32768-60999 by default): a port handed out by
+# ``bind(0)`` is free now but may be taken by any outgoing connection (a test's own HTTP
+# client, PostgreSQL, Redis) before the hub binds it. Ports here are never handed out that
+# way, so only another listener could take one, and the bind check rules that out.
+_PORT_RANGE = (20000, 32000)
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A port nothing listens on right now, on 127.0.0.1 (TCP by default, or UDP)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        port = random.randint(*_PORT_RANGE)
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORT_RANGE}")
 
 
 def port_env() -> dict[str, str]:
@@ -108,7 +122,7 @@ async def _body(response: aiohttp.ClientResponse) -> Any:
 async def start_hub(config: HubConfig, extra_plugins=None) -> RunningHub:
     hub = Hub(config, extra_plugins=extra_plugins)
     await hub.start()
-    result = await bootstrap(hub, ADMIN_EMAIL, ADMIN_PASSWORD)
+    result = await bootstrap(hub, ADMIN_EMAIL, ADMIN_PASSWORD, demo=True)
     session = aiohttp.ClientSession()
     base_url = f"http://127.0.0.1:{hub.config.section('http', _http_settings()).port}"
     running = RunningHub(hub, base_url, session, result.demo_profile.provision_key,

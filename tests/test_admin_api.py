@@ -2,7 +2,7 @@
 
 import pytest
 
-from gridlinks.core.models import Authority, Customer, Device, Tenant
+from gridlinks.core.storage.models import Authority, Customer, Device, Tenant
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD
 
 DUP_KEY = "Device profile with such provision device key already exists!"

@@ -15,7 +15,7 @@ from bench.report import markdown, shortfalls, table
 from bench.rows import absolute, compare, failed, skipped
 from bench.seed_db import init_data_dir, seed_devices
 from gridlinks.core.hub import Hub
-from gridlinks.core.models import Attribute, Device, Scope, TimeseriesValue
+from gridlinks.core.storage.models import Attribute, Device, Scope, TimeseriesValue
 from tests.support import REPO, hub_config
 
 SHORT = "0.5"
@@ -54,6 +54,19 @@ async def test_mqtt_telemetry_counts_until_committed(running):
     assert result["count"] > 0 and result["count"] % 10 == 0 and result["errors"] == 0, result
     # Two keys per message; the run ends only once every handled message is committed.
     assert await TimeseriesValue.all().count() == result["committed_rows"] == 2 * result["count"]
+
+
+async def test_mqtt_hold_takes_its_slice_of_tokens_from_its_source_address(running):
+    """The 50k-session scenario splits the devices over load processes (--first) and
+    127.0.0.x source addresses (--sources); a refused token is an error, not a held session."""
+    for i in range(1, 4):
+        status, body = await running.provision(deviceName=f"hold-{i}", provisionDeviceKey=running.key,
+                                               provisionDeviceSecret=running.secret, token=f"hd{i:07d}")
+        assert body["status"] == "SUCCESS", body
+    result = await mqtt_load.hold(mqtt_load.parse(
+        ["hold", "--port", _port(running, "mqtt"), "--sessions", "4", "--first", "1", "--token-prefix", "hd",
+         "--sources", "127.0.0.2,127.0.0.3", "--hold-seconds", "0.5", "--ping-seconds", "0.1"]))
+    assert (result["held"], result["still_open"], result["errors"]) == (3, 3, 1), result  # hd0000004: no such token
 
 
 async def test_coap_load_reports_refusals(running):

@@ -4,7 +4,7 @@ re-claim with the reference's status codes and bodies, and the rules we add beyo
 import asyncio
 import json
 
-from gridlinks.core.models import now_ms
+from gridlinks.core.storage.models import now_ms
 from tests.claim_support import (audit_outcomes, bind_to_gateway, claim, claim_hub, customer_user, gateway_profile,
                                  new_device, new_gateway, server_attributes, set_server_attributes)
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridlinks.core.errors import HubError
-from gridlinks.core.models import now_ms
+from gridlinks.core.storage.models import now_ms
 from tests.claim_support import (audit_outcomes, bind_to_gateway, claim, customer_user, gateway_profile, new_device,
                                  new_gateway, set_server_attributes, wait_for_outcomes)
 from tests.mqtt_wire import MqttWire

@@ -12,7 +12,7 @@ from aiocoap import Code, Context, Message
 
 from gridlinks.core.errors import StartupError
 from gridlinks.core.hub import Hub
-from gridlinks.core.models import Device, LatestValue, Scope
+from gridlinks.core.storage.models import Device, LatestValue, Scope
 from gridlinks.plugins.transport_coap.server import CoapSettings
 from tests.support import free_port, hub_config, start_hub, stop_hub
 

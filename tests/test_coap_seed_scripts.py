@@ -5,7 +5,7 @@ Both run at once (each sleeps 2 s before its first request)."""
 import asyncio
 from pathlib import Path
 
-from gridlinks.core.models import Device, LatestValue
+from gridlinks.core.storage.models import Device, LatestValue
 from gridlinks.plugins.transport_coap.server import CoapSettings
 from tests.support import run_script, seed_python_or_skip
 

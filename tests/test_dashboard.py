@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 
 from gridlinks.core import hookimpl
-from gridlinks.core.bootstrap import default_tenant
+from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.bus import MATCH_ALL
 from gridlinks.core.config import DEFAULT_PLUGINS
-from gridlinks.core.models import Authority, Device, DeviceProfile, Tenant
+from gridlinks.core.storage.models import Authority, Device, DeviceProfile, Tenant
 from gridlinks.web.dashboard.pages import CUSTOMER, Page
 from tests.browser.support import DashboardClient, csrf_from
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, hub_config, start_hub, stop_hub

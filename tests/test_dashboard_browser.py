@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from gridlinks.core.models import Device
+from gridlinks.core.storage.models import Device
 from tests.browser.support import ARTIFACTS, CHROMIUM, launch_chromium
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD
 

@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from gridlinks.core.bootstrap import default_tenant
-from gridlinks.core.models import AuditEvent, Device
+from gridlinks.core.services.bootstrap import default_tenant
+from gridlinks.core.storage.models import AuditEvent, Device
 from tests.mqtt_wire import MqttWire
 from tests.support import hub_config, run_script, seed_python_or_skip, start_hub, stop_hub
 

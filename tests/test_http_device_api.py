@@ -5,7 +5,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridlinks.core.models import Device, LatestValue, TimeseriesValue
+from gridlinks.core.storage.models import Device, LatestValue, TimeseriesValue
 
 
 async def provisioned_token(running, name="dev"):

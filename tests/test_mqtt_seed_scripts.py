@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gridlinks.core.models import Device, DeviceCredentials
+from gridlinks.core.storage.models import Device, DeviceCredentials
 from tests.support import REPO, hub_config, seed_python_or_skip, start_hub, stop_hub
 
 SCRIPTS = Path(__file__).resolve().parent / "seed_scripts"

@@ -139,9 +139,13 @@ async def test_silent_connection_is_closed(hub):
     await client.close()
 
 
-async def test_mqtt5_connect_refused(hub):
+async def test_mqtt5_accepted_and_other_protocol_levels_refused(hub):
     client, rc = await MqttWire.connect(hub.mqtt_port, username="provision", level=5)
-    assert client is None and rc == 1  # unacceptable protocol version
+    assert rc == 0
+    await client.close()
+    for level in (3, 6):  # MQTT 3.1, and a level from the future
+        client, rc = await MqttWire.connect(hub.mqtt_port, username="provision", level=level)
+        assert client is None and rc == (1 if level < 5 else 0x84)  # unacceptable protocol version
 
 
 async def test_mqtt_basic_rules(hub):
@@ -315,7 +319,7 @@ async def test_own_certificate_is_used_and_kept(tmp_path):
 
 async def test_acknowledged_publishes_are_kept_when_the_client_disconnects(hub):
     """A device that publishes and hangs up at once loses nothing it was told was received."""
-    from gridlinks.core.models import TimeseriesValue
+    from gridlinks.core.storage.models import TimeseriesValue
 
     token, device_id = await device(hub, "burst-1")
     client, _ = await MqttWire.connect(hub.mqtt_port, username=token)

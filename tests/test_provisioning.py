@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from gridlinks.core.models import Attribute, AuditEvent, Device, DeviceCredentials
+from gridlinks.core.storage.models import Attribute, AuditEvent, Device, DeviceCredentials
 from tests.certs import pem_body, self_signed
 
 NOT_FOUND = {"errorMsg": "Provision data was not found!", "status": "NOT_FOUND"}

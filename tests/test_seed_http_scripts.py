@@ -3,7 +3,7 @@ each provisions a device and posts telemetry with the credentials it received.""
 
 from pathlib import Path
 
-from gridlinks.core.models import Device, LatestValue
+from gridlinks.core.storage.models import Device, LatestValue
 from tests.support import run_script, seed_python_or_skip
 
 SCRIPTS = Path(__file__).resolve().parent / "seed_scripts"

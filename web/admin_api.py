@@ -6,28 +6,24 @@ across tenants."""
 from __future__ import annotations
 
 import json
-from typing import Any
-
 from aiohttp import web
 
 from gridlinks.core import hookimpl
-from gridlinks.core.audit import audit_json
-from gridlinks.core.bulk_import import Mapping
-from gridlinks.core.devices import decode_json
-from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Authority, DeviceProfile, Scope, Tenant, now_ms
-from gridlinks.core.paging import parse_paging
-from gridlinks.web.rest_auth import principal
+from gridlinks.core.services.audit import audit_json
+from gridlinks.core.services.bulk_import import Mapping
+from gridlinks.core.services.devices import NOT_FOUND
+from gridlinks.core.errors import BadRequest, NotFound, Unauthorized
+from gridlinks.core.storage.models import Authority, DeviceProfile, Scope, Tenant, now_ms
+from gridlinks.core.storage.paging import parse_paging
+from gridlinks.core.types import ProvisionRefused, ProvisionRequest
+from gridlinks.web import session_api
+from gridlinks.web.bodies import limits, parse_body, parse_query, read_json, validate
+from gridlinks.web.rest_auth import plausible_token, principal
+from gridlinks.web.schemas import (NAME_MAX, AttributesBody, AuditQuery, BulkImportBody, DeviceBody, DeviceListQuery, KeysQuery,
+                                   LoginBody, ProfileBody, RefreshBody, SaveDeviceQuery, TimeseriesQuery)
 
 ADMINS = (Authority.TENANT_ADMIN, Authority.SYS_ADMIN)
 _SCOPES = {"SERVER_SCOPE": Scope.SERVER, "SHARED_SCOPE": Scope.SHARED, "CLIENT_SCOPE": Scope.CLIENT}
-
-
-async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    if not raw:
-        return {}
-    return decode_json(raw, "request body")
 
 
 class AdminApi:
@@ -40,18 +36,15 @@ class AdminApi:
     # -- auth --------------------------------------------------------------------
 
     async def login(self, request):
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("login body must be a JSON object")
-        return web.json_response(await self.hub.auth.login(str(body.get("username") or ""),
-                                                           str(body.get("password") or "")))
+        # Nobody is authenticated yet: the body is capped small (http.max_unauthenticated_body_bytes).
+        body = await parse_body(request, LoginBody, limits(request).unauthenticated, empty={})
+        return web.json_response(await self.hub.auth.login(body.username or "", body.password or ""))
 
     async def refresh(self, request):
-        body = await _body(request)
-        token = body.get("refreshToken") if isinstance(body, dict) else None
-        if not isinstance(token, str):
-            raise BadRequest("refreshToken is required")
-        return web.json_response(await self.hub.auth.refresh(token))
+        body = await parse_body(request, RefreshBody, limits(request).unauthenticated, empty={})
+        if not plausible_token(body.refreshToken):
+            raise Unauthorized("Authentication failed")
+        return web.json_response(await self.hub.auth.refresh(body.refreshToken))
 
     async def current_user(self, request):
         who = await principal(request, self.hub)
@@ -76,13 +69,16 @@ class AdminApi:
 
     async def save_profile(self, request):
         who = await self._admin(request)
-        body = await _body(request)
+        body = await read_json(request, empty={})
+        checked = validate(ProfileBody, body)
         args = self.hub.profiles.from_json(body)
-        profile_id = ((body.get("id") or {}).get("id") if isinstance(body.get("id"), dict) else None)
+        profile_id = checked.id.id if checked.id else None
         if profile_id:
             profile = await self.hub.profiles.get(who.tenant_id, profile_id)
             profile = await self.hub.profiles.update(profile, **args)
         else:
+            if not (checked.name or "").strip():
+                raise BadRequest("Device profile name should be specified!")
             tenant = await Tenant.get(id=who.tenant_id)
             args = {k: v for k, v in args.items() if v is not None}
             profile = await self.hub.profiles.create(tenant, **args)
@@ -98,13 +94,14 @@ class AdminApi:
 
     async def list_devices(self, request):
         who = await self._admin(request)
-        q = request.query
-        if "deviceName" in q:
-            device = await self.hub.devices.by_name(who.tenant_id, q["deviceName"])
+        q = parse_query(request, DeviceListQuery)
+        if q.deviceName is not None:
+            if len(q.deviceName) > NAME_MAX:  # longer than any stored name: cannot match
+                raise NotFound(NOT_FOUND)
+            device = await self.hub.devices.by_name(who.tenant_id, q.deviceName)
             return web.json_response(self.hub.devices.to_json(device))
-        page, size = parse_paging(q.get("page"), q.get("pageSize"))
-        result = await self.hub.devices.page(who.tenant_id, page, size, q.get("textSearch"),
-                                             profile_id=q.get("deviceProfileId"))
+        page, size = parse_paging(request.query.get("page"), request.query.get("pageSize"))
+        result = await self.hub.devices.page(who.tenant_id, page, size, q.textSearch, profile_id=q.deviceProfileId)
         return web.json_response(result.to_json(self.hub.devices.to_json))
 
     async def get_device(self, request):
@@ -114,43 +111,42 @@ class AdminApi:
 
     async def save_device(self, request):
         who = await self._admin(request)
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("device must be a JSON object")
-        device_id = (body.get("id") or {}).get("id") if isinstance(body.get("id"), dict) else None
-        profile_ref = (body.get("deviceProfileId") or {}).get("id") if isinstance(body.get("deviceProfileId"), dict) else None
+        body = await parse_body(request, DeviceBody, empty={})
+        token = parse_query(request, SaveDeviceQuery).accessToken
+        device_id = body.id.id if body.id else None
+        profile_ref = body.deviceProfileId.id if body.deviceProfileId else None
         tenant = await Tenant.get(id=who.tenant_id)
         if profile_ref:
             profile = await self.hub.profiles.get(who.tenant_id, profile_ref)
-        elif body.get("type"):
-            profile = await DeviceProfile.get_or_none(tenant=tenant, name=body["type"]) \
-                or await self.hub.profiles.create(tenant, str(body["type"]))
+        elif body.type:
+            profile = await DeviceProfile.get_or_none(tenant=tenant, name=body.type) \
+                or await self.hub.profiles.create(tenant, body.type)
         else:
             profile = await DeviceProfile.filter(tenant=tenant, is_default=True).first()
             if profile is None:
                 raise BadRequest("no deviceProfileId given and the tenant has no default profile")
-        info = body.get("additionalInfo") if isinstance(body.get("additionalInfo"), dict) else {}
+        gateway = body.additionalInfo.gateway if body.additionalInfo else None
         if device_id:
             device = await self.hub.devices.get(who.tenant_id, device_id)
-            if isinstance(body.get("name"), str) and body["name"].strip():
-                device.name = body["name"].strip()
-            device.label = str(body.get("label") or device.label)
+            if body.name and body.name.strip():
+                device.name = body.name.strip()
+            device.label = body.label or device.label
             device.profile = profile
             device.type = profile.name
-            device.is_gateway = bool(info.get("gateway", device.is_gateway))
+            device.is_gateway = device.is_gateway if gateway is None else gateway
             await device.save()
         else:
-            if not isinstance(body.get("name"), str):
+            if body.name is None:
                 raise BadRequest("device name is required")
-            token = request.query.get("accessToken")
             spec = None
             if token:
-                from gridlinks.core.types import ProvisionRequest
-
-                spec = await self.hub.credentials.spec_for_request(
-                    ProvisionRequest(None, "", "", "ACCESS_TOKEN", {"token": token}))
-            device = await self.hub.devices.create(tenant, profile, body["name"], label=str(body.get("label") or ""),
-                                                   is_gateway=bool(info.get("gateway")), credentials=spec)
+                try:
+                    spec = await self.hub.credentials.spec_for_request(
+                        ProvisionRequest(None, "", "", "ACCESS_TOKEN", {"token": token}))
+                except ProvisionRefused as refused:
+                    raise BadRequest(str(refused)) from None
+            device = await self.hub.devices.create(tenant, profile, body.name, label=body.label or "",
+                                                   is_gateway=bool(gateway), credentials=spec)
         return web.json_response(self.hub.devices.to_json(device))
 
     async def delete_device(self, request):
@@ -189,20 +185,21 @@ class AdminApi:
         scope = self._scope(request)
         if scope == Scope.CLIENT:
             raise BadRequest("client-side attributes are written by the device")
-        await self.hub.devices.set_attributes(device, scope, await _body(request), source=who.email)
+        values = (await parse_body(request, AttributesBody, empty={})).root
+        await self.hub.devices.set_attributes(device, scope, values, source=who.email)
         return web.Response(status=200)
 
     async def delete_attributes(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
-        keys = [k for k in request.query.get("keys", "").split(",") if k]
+        keys = parse_query(request, KeysQuery).key_list() or []
         await self.hub.devices.delete_attributes(device, self._scope(request), keys)
         return web.Response(status=200)
 
     async def get_attributes(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
-        keys = [k for k in request.query.get("keys", "").split(",") if k] or None
+        keys = parse_query(request, KeysQuery).key_list() or None
         scopes = [self._scope(request)] if "scope" in request.match_info else list(_SCOPES.values())
         out = []
         for scope in scopes:
@@ -213,13 +210,10 @@ class AdminApi:
     async def get_timeseries(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
-        keys = [k for k in request.query.get("keys", "").split(",") if k] or None
-        if "startTs" in request.query:
-            try:
-                start, end = int(request.query["startTs"]), int(request.query.get("endTs") or now_ms())
-                limit = int(request.query.get("limit") or 100)
-            except ValueError:
-                raise BadRequest("startTs, endTs and limit must be whole numbers") from None
+        q = parse_query(request, TimeseriesQuery)
+        keys = q.key_list() or None
+        if q.startTs is not None:
+            start, end, limit = q.startTs, q.endTs if q.endTs is not None else now_ms(), q.limit or 100
             if not keys:
                 raise BadRequest("keys are required with startTs")
             return web.json_response(await self.hub.devices.timeseries(device, keys, start, end, limit))
@@ -229,9 +223,10 @@ class AdminApi:
 
     async def bulk_import(self, request):
         who = await self._admin(request)
-        body = await _body(request)
+        body = await read_json(request, limits(request).bulk, empty={})
         if not isinstance(body, dict) or not isinstance(body.get("file"), str):
             raise BadRequest("bulk import needs 'file' (the CSV text) and 'mapping'")
+        validate(BulkImportBody, body)
         mapping = Mapping.from_json(body.get("mapping"))
         tenant = await Tenant.get(id=who.tenant_id)
         result = await self.hub.bulk_import.run(tenant, body["file"], mapping)
@@ -239,16 +234,12 @@ class AdminApi:
 
     async def audit(self, request):
         who = await self._admin(request)
-        q = request.query
-        page, size = parse_paging(q.get("page"), q.get("pageSize"))
-        try:
-            since = int(q["startTime"]) if q.get("startTime") else None
-            until = int(q["endTime"]) if q.get("endTime") else None
-        except ValueError:
-            raise BadRequest("startTime and endTime must be epoch milliseconds") from None
-        total, rows = await self.hub.audit.query(tenant_id=who.tenant_id, action=q.get("action"),
-                                                 outcome=q.get("outcome"), device_id=q.get("deviceId"),
-                                                 since_ms=since, until_ms=until, limit=size, offset=page * size)
+        page, size = parse_paging(request.query.get("page"), request.query.get("pageSize"))
+        q = parse_query(request, AuditQuery)
+        total, rows = await self.hub.audit.query(tenant_id=who.tenant_id, action=q.action or None,
+                                                 outcome=q.outcome or None, device_id=q.deviceId or None,
+                                                 since_ms=q.startTime, until_ms=q.endTime, limit=size,
+                                                 offset=page * size)
         return web.json_response({"data": [audit_json(r) for r in rows], "totalElements": total,
                                   "totalPages": (total + size - 1) // size, "hasNext": (page + 1) * size < total})
 
@@ -260,6 +251,7 @@ def register_web_routes(hub, app):
     r.add_post("/api/auth/login", api.login)
     r.add_post("/api/auth/token", api.refresh)
     r.add_get("/api/auth/user", api.current_user)
+    session_api.add_routes(hub, app)  # sign-out and session revocation
     r.add_get("/api/deviceProfiles", api.list_profiles)
     r.add_post("/api/deviceProfile", api.save_profile)
     r.add_get("/api/deviceProfile/{id}", api.get_profile)

@@ -1,7 +1,7 @@
 """The customer claim and re-claim endpoints (SPEC.md section 2), with the reference's
 exact answers: 200 ``{"device": {...}, "response": "SUCCESS"}``, 400 with the bare JSON
 string ``"CLAIMED"`` or ``"FAILURE"``, 404 for an unknown device, 200 with an empty body
-for a re-claim. The rules are in :mod:`gridlinks.core.claiming`."""
+for a re-claim. The rules are in :mod:`gridlinks.core.services.claiming`."""
 
 from __future__ import annotations
 
@@ -10,29 +10,18 @@ import json
 from aiohttp import web
 
 from gridlinks.core import hookimpl
-from gridlinks.core.claiming import SUCCESS
-from gridlinks.core.devices import decode_json
-from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.claiming import SUCCESS
+from gridlinks.web.bodies import read_json, validate
 from gridlinks.web.rest_auth import principal
+from gridlinks.web.schemas import ClaimBody
 
 CLAIM_PATH = "/api/customer/device/{deviceName}/claim"
 
 
-def _secret(raw: bytes) -> str:
-    """``{"secretKey": "..."}``; no body, no member or null all mean ""."""
-    if not raw.strip():
-        return ""
-    body = decode_json(raw, "claim request")
-    if body is None:
-        return ""
-    if not isinstance(body, dict):
-        raise BadRequest("claim request must be a JSON object")
-    secret = body.get("secretKey")
-    if secret is None:
-        return ""
-    if not isinstance(secret, str):
-        raise BadRequest("secretKey must be a string")
-    return secret
+async def _secret(request: web.Request) -> str:
+    """``{"secretKey": "..."}``; no body, a ``null`` body, no member or null all mean ""."""
+    body = await read_json(request, what="claim request", empty={})
+    return validate(ClaimBody, {} if body is None else body).secretKey or ""
 
 
 class ClaimApi:
@@ -41,7 +30,7 @@ class ClaimApi:
 
     async def claim(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub)
-        secret = _secret(await request.read())
+        secret = await _secret(request)
         result = await self.hub.claiming.claim(who, request.match_info["deviceName"], secret)
         if result.response != SUCCESS:
             return web.Response(status=400, text=json.dumps(result.response), content_type="application/json")

@@ -6,34 +6,21 @@ documented form (docs/claiming.md). Tenant admins only, inside their own tenant.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from gridlinks.core import hookimpl
-from gridlinks.core.devices import decode_json
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Authority, Tenant
-from gridlinks.core.paging import parse_paging
+from gridlinks.core.storage.models import Authority, Tenant
+from gridlinks.core.storage.paging import parse_paging
+from gridlinks.web.bodies import parse_body, parse_query
 from gridlinks.web.rest_auth import principal
+from gridlinks.web.schemas import Body, CustomerBody, GroupBody, IdList, Name, RoleBody, UserBody, ref_id
 
 ADMINS = (Authority.TENANT_ADMIN,)
 
 
-async def _body(request: web.Request) -> Any:
-    raw = await request.read()
-    return decode_json(raw, "request body") if raw.strip() else {}
-
-
-def _ref(value: Any) -> Any:
-    """An entity reference given as ``{"id": "..."}`` or as the bare id."""
-    return value.get("id") if isinstance(value, dict) else value
-
-
-def _ids(body: Any) -> list[Any]:
-    if not isinstance(body, list):
-        raise BadRequest("body must be a JSON list of ids")
-    return [_ref(v) for v in body]
+class _Search(Body):
+    textSearch: Name | None = None
 
 
 class CustomerApi:
@@ -50,15 +37,11 @@ class CustomerApi:
 
     async def save_customer(self, request):
         who = await self._admin(request)
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("customer must be a JSON object")
-        title = body.get("title")
-        if not isinstance(title, str):
-            raise BadRequest("title is required")
+        body = await parse_body(request, CustomerBody, empty={})
+        title = body.title
         customers = self.hub.customers
-        if _ref(body.get("id")):
-            customer = await customers.get(who.tenant_id, _ref(body["id"]))
+        if ref_id(body.id):
+            customer = await customers.get(who.tenant_id, ref_id(body.id))
             customer = await customers.rename(customer, title)
         else:
             customer = await customers.create(await Tenant.get(id=who.tenant_id), title)
@@ -67,7 +50,7 @@ class CustomerApi:
     async def list_customers(self, request):
         who = await self._admin(request)
         page, size = await self._page(request)
-        result = await self.hub.customers.page(who.tenant_id, page, size, request.query.get("textSearch"))
+        result = await self.hub.customers.page(who.tenant_id, page, size, parse_query(request, _Search).textSearch)
         return web.json_response(result.to_json(self.hub.customers.to_json))
 
     async def get_customer(self, request):
@@ -84,17 +67,12 @@ class CustomerApi:
 
     async def save_user(self, request):
         who = await self._admin(request)
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("user must be a JSON object")
-        if body.get("authority", Authority.CUSTOMER_USER) != Authority.CUSTOMER_USER:
+        body = await parse_body(request, UserBody, empty={})
+        if body.authority not in (None, Authority.CUSTOMER_USER):
             raise BadRequest("this call creates customer users (authority CUSTOMER_USER)")
-        customer = await self.hub.customers.get(who.tenant_id, _ref(body.get("customerId")))
-        fields = {k: body.get(k) for k in ("email", "password", "firstName", "lastName")}
-        if not all(isinstance(v, str) for v in (fields["email"], fields["password"])):
-            raise BadRequest("email and password are required (there is no activation e-mail)")
-        user = await self.hub.customers.add_user(customer, fields["email"], fields["password"],
-                                                 str(fields["firstName"] or ""), str(fields["lastName"] or ""))
+        customer = await self.hub.customers.get(who.tenant_id, ref_id(body.customerId))
+        user = await self.hub.customers.add_user(customer, body.email, body.password,
+                                                 body.firstName or "", body.lastName or "")
         return web.json_response(self.hub.customers.user_json(user))
 
     async def customer_users(self, request):
@@ -121,11 +99,9 @@ class CustomerApi:
 
     async def save_role(self, request):
         who = await self._admin(request)
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("role must be a JSON object")
+        body = await parse_body(request, RoleBody, empty={})
         tenant = await Tenant.get(id=who.tenant_id)
-        role = await self.hub.permissions.create_role(tenant, str(body.get("name") or ""), body.get("permissions"))
+        role = await self.hub.permissions.create_role(tenant, body.name or "", body.permissions)
         return web.json_response(self.hub.permissions.role_json(role))
 
     async def list_roles(self, request):
@@ -140,14 +116,12 @@ class CustomerApi:
 
     async def save_group(self, request):
         who = await self._admin(request)
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("user group must be a JSON object")
+        body = await parse_body(request, GroupBody, empty={})
         customer = None
-        if _ref(body.get("customerId")):
-            customer = await self.hub.customers.get(who.tenant_id, _ref(body["customerId"]))
+        if ref_id(body.customerId):
+            customer = await self.hub.customers.get(who.tenant_id, ref_id(body.customerId))
         tenant = await Tenant.get(id=who.tenant_id)
-        group = await self.hub.permissions.create_group(tenant, str(body.get("name") or ""), customer)
+        group = await self.hub.permissions.create_group(tenant, body.name or "", customer)
         return web.json_response(await self.hub.permissions.group_json(group))
 
     async def list_groups(self, request):
@@ -174,7 +148,8 @@ class CustomerApi:
 
     def _users(self, request):
         async def users(who):
-            return [await self.hub.customers.user(who.tenant_id, i) for i in _ids(await _body(request))]
+            ids = (await parse_body(request, IdList, empty=[])).ids()
+            return [await self.hub.customers.user(who.tenant_id, i) for i in ids]
         return users
 
     def _role(self, request):

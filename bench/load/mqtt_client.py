@@ -1,11 +1,12 @@
 """A small MQTT 3.1.1 client on asyncio's Protocol API, for load generation.
 
-Why not a library client: paho and amqtt's own client spend more CPU per message than
-the broker under test, so the load generator, not the broker, would set the figure.
-This one parses packets straight out of the receive buffer and writes without
-awaiting anything for QoS 0, which keeps one process on one core well ahead of amqtt.
+Why not a library client: paho (and amqtt's client) spend more CPU per message than the
+server under test, so the load generator, not the server, would set the figure. This
+one parses packets straight out of the receive buffer and writes without awaiting
+anything for QoS 0, which keeps one process on one core ahead of a Python server (not
+of Mosquitto: the Mosquitto rows are probably limited by this client).
 Only what the benchmarks use: CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH QoS 0/1
-(both directions), PUBACK, DISCONNECT.
+(both directions), PUBACK, PINGREQ, DISCONNECT.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import asyncio
 import struct
 from collections.abc import Callable
 
-CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, DISCONNECT = 1, 2, 3, 4, 8, 9, 14
+CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, PINGREQ, DISCONNECT = 1, 2, 3, 4, 8, 9, 12, 14
 TIMEOUT_S = 10.0
+KEEP_ALIVE_S = 60
 _DISCONNECT = bytes([DISCONNECT << 4, 0])
+_PINGREQ = bytes([PINGREQ << 4, 0])
 
 
 def _str(value: str | bytes) -> bytes:
@@ -104,13 +107,17 @@ class MqttClient(asyncio.Protocol):
     @classmethod
     async def open(cls, port: int, client_id: str, username: str | None = None, password: str | None = None,
                    on_message: Callable[[str, bytes], None] | None = None,
-                   timeout: float = TIMEOUT_S) -> tuple["MqttClient", int]:
-        """(client, CONNACK return code). A refused client is closed already."""
+                   timeout: float = TIMEOUT_S, source: str | None = None,
+                   keep_alive: int = KEEP_ALIVE_S) -> tuple["MqttClient", int]:
+        """(client, CONNACK return code). A refused client is closed already. ``source``: the
+        local address to connect from (127.0.0.x: more than one address's worth of
+        ephemeral ports, for tens of thousands of sessions)."""
         loop = asyncio.get_running_loop()
         _, client = await asyncio.wait_for(
-            loop.create_connection(lambda: cls(on_message), "127.0.0.1", port), timeout)
+            loop.create_connection(lambda: cls(on_message), "127.0.0.1", port,
+                                   local_addr=(source, 0) if source else None), timeout)
         flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
-        body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", 60) + _str(client_id)
+        body = _str("MQTT") + bytes([4, flags]) + struct.pack("!H", keep_alive) + _str(client_id)
         if username is not None:
             body += _str(username)
         if password is not None:
@@ -153,6 +160,11 @@ class MqttClient(asyncio.Protocol):
         fut = self._expect(PUBACK, ident)
         self.transport.write(packet(PUBLISH, 2, _str(topic) + struct.pack("!H", ident) + payload))
         return fut
+
+    def ping(self) -> None:
+        """PINGREQ (the PINGRESP is ignored): what keeps an idle session inside its keep-alive."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_PINGREQ)
 
     async def disconnect(self, timeout: float = TIMEOUT_S) -> None:
         """DISCONNECT, then wait for the server to close the socket (so the TIME_WAIT

@@ -5,6 +5,7 @@
     python -m bench.load.mqtt_load telemetry --port P --seconds S --sessions N --token-prefix T [--window W]
     python -m bench.load.mqtt_load telemetry --port P --seconds S --sessions N --bare [--window W]
     python -m bench.load.mqtt_load hold      --port P --sessions N --token-prefix T [--hold-seconds H]
+                                             [--first F] [--sources 127.0.0.2,...] [--ping-seconds S]
 
 connect / provision: C workers each loop over whole sessions (connect, [subscribe,
 request, reply,] DISCONNECT, server closes) until the time is up; one latency per session.
@@ -17,8 +18,8 @@ run then waits, bounded, until every handled message is in ``ts_kv``: the rate c
 the time to *commit*, and a message handled but never committed is an error.
 telemetry --bare (bare broker): W QoS 0 publishes to a topic nobody subscribed, then
 one to the session's own subscribed topic; its echo marks the window as handled.
-hold: opens N device sessions, prints a ``HOLDING`` line, keeps them until a line on
-stdin (or --hold-seconds), then reports how many were still open and disconnects.
+hold: opens N device sessions, prints a ``HOLDING`` line, keeps them (pinging) until a line
+on stdin (or --hold-seconds), then reports how many were still open and disconnects.
 
 Every loop ends by the deadline; every wait is bounded (mqtt_client.TIMEOUT_S).
 """
@@ -173,7 +174,7 @@ async def _windows(args, session_name, username, setup, send_window) -> Tally:
 async def telemetry(args) -> dict:
     """Hub: telemetry, then a ``getSessionLimits`` RPC as the barrier. Bare broker
     (``--bare``): publishes to a topic nobody subscribed, then one to the session's own
-    subscribed topic as the barrier (amqtt handles a client's publishes in order)."""
+    subscribed topic as the barrier (a broker handles a client's publishes in order)."""
     topics = BARE_TOPICS if args.bare else HUB_TOPICS
     sent: dict[int, int] = {}
 
@@ -223,21 +224,38 @@ async def _wait_for_rows(db: str, expected: int) -> int:
 
 
 async def hold(args) -> dict:
+    """Sessions ``first`` .. ``first + sessions - 1`` (device tokens by number), connected
+    from the ``--sources`` addresses in turn, kept alive by a PINGREQ every
+    ``--ping-seconds`` while held (idle devices ping too; the hub enforces keep-alive)."""
     tally = Tally()
     clients: list[MqttClient] = []
     gate = asyncio.Semaphore(args.concurrency)
+    sources = [s for s in (args.sources or "").split(",") if s] or [None]
 
     async def one(i: int) -> None:
         async with gate:
             started = time.perf_counter()
             try:
-                clients.append(await _open(args.port, f"hold-{i}", f"{args.token_prefix}{i:07d}"))
+                client, rc = await MqttClient.open(args.port, f"hold-{i}", f"{args.token_prefix}{i:07d}",
+                                                   source=sources[i % len(sources)])
+                if rc != 0:
+                    raise Refused(f"CONNACK {rc}")
+                clients.append(client)
             except (OSError, asyncio.TimeoutError, Refused) as exc:
                 tally.fail(exc)
             else:
                 tally.ok(started)
 
-    await asyncio.gather(*(one(i) for i in range(args.sessions)))
+    async def keep_alive() -> None:
+        while True:
+            await asyncio.sleep(args.ping_seconds)
+            for n, client in enumerate(list(clients)):
+                client.ping()
+                if n % 1000 == 999:
+                    await asyncio.sleep(0)
+
+    pinger = asyncio.create_task(keep_alive()) if args.ping_seconds > 0 else None
+    await asyncio.gather(*(one(i) for i in range(args.first, args.first + args.sessions)))
     opened = tally.measurement().to_json()
     emit({"held": len(clients), **opened}, prefix="HOLDING ")
     loop = asyncio.get_running_loop()
@@ -245,6 +263,10 @@ async def hold(args) -> dict:
         await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), args.hold_seconds)
     except asyncio.TimeoutError:
         pass
+    except OSError:  # no stdin to read (run in-process by a test): hold for the time given
+        await asyncio.sleep(args.hold_seconds)
+    if pinger is not None:
+        pinger.cancel()
     still_open = sum(1 for c in clients if not c.lost.done())
 
     async def close(client: MqttClient) -> None:
@@ -274,6 +296,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bare", action="store_true", help="telemetry against a bare broker (no hub topics)")
     parser.add_argument("--db", help="telemetry: the hub's SQLite file, to wait for the commits")
     parser.add_argument("--hold-seconds", type=float, default=120.0)
+    parser.add_argument("--first", type=int, default=0, help="hold: number of the first device token")
+    parser.add_argument("--sources", default="",
+                        help="hold: comma-separated local addresses (127.0.0.x) to use in turn")
+    parser.add_argument("--ping-seconds", type=float, default=30.0, help="hold: PINGREQ interval (0: none)")
     return parser.parse_args(argv)
 
 

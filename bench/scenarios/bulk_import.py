@@ -36,7 +36,7 @@ def run(seconds: float, quick: bool = False) -> dict:
         init_data_dir(Path(tmp))
         baseline = run_load("bench.baselines.raw_sqlite", [tmp, count, PREFIX, TOKEN_PREFIX], 600, cpu=SERVER_CPU)
     with hub() as h:
-        jwt = admin_login(h.http, h.admin_password)
+        jwt = admin_login(h.http, h.admin_email, h.admin_password)
         elapsed, result = import_csv(h.http, jwt, csv_text(count))
     errors = result.get("errors", 0) + max(0, count - result.get("created", 0) - result.get("updated", 0))
     measured = Measurement(count / elapsed, None, None, result.get("created", 0), errors,

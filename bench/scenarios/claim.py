@@ -21,8 +21,8 @@ CONCURRENCY = 32
 def run(seconds: float, quick: bool = False) -> dict:
     count = 300 if quick else 3000
     with hub() as h:
-        add_customer_user(h.http, admin_login(h.http, h.admin_password), "Bench customer", CUSTOMER_EMAIL,
-                          CUSTOMER_PASSWORD)
+        admin = admin_login(h.http, h.admin_email, h.admin_password)
+        add_customer_user(h.http, admin, "Bench customer", CUSTOMER_EMAIL, CUSTOMER_PASSWORD)
         jwt = login(h.http, CUSTOMER_EMAIL, CUSTOMER_PASSWORD)
         common = ["--port", h.ports["http"], "--concurrency", CONCURRENCY]
 

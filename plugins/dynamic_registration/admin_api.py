@@ -13,25 +13,15 @@ Errors use the admin API's JSON error body (the HTTP transport maps hub errors).
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from gridlinks.core.devices import decode_json
-from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Authority
+from gridlinks.core.storage.models import Authority
 from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
+from gridlinks.web.bodies import parse_body
 from gridlinks.web.rest_auth import principal
+from gridlinks.web.schemas import DynamicRegistrationSwitch, StaticSecretBody
 
 BASE = "/api/dynamicRegistration"
-
-
-async def _object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    body = decode_json(raw, "request body") if raw.strip() else {}
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return body
 
 
 class DynamicRegistrationApi:
@@ -56,9 +46,7 @@ class DynamicRegistrationApi:
 
     async def switch(self, request: web.Request) -> web.Response:
         who, profile = await self._profile(request)
-        on = (await _object(request)).get("dynamicRegistration")
-        if not isinstance(on, bool):
-            raise BadRequest("dynamicRegistration must be true or false")
+        on = (await parse_body(request, DynamicRegistrationSwitch, empty={})).dynamicRegistration
         profile = await self.service.switch(profile, on, who.email)
         return web.json_response(await self.service.product(profile))
 
@@ -68,9 +56,7 @@ class DynamicRegistrationApi:
 
     async def set_secret(self, request: web.Request) -> web.Response:
         who, device = await self._device(request)
-        secret = (await _object(request)).get("secret")
-        if secret is not None and not isinstance(secret, str):
-            raise BadRequest("secret must be a string")
+        secret = (await parse_body(request, StaticSecretBody, empty={})).secret
         password = await self.service.set_secret(device, secret, who.email)
         return web.json_response({**await self.service.device(device), "password": password})
 

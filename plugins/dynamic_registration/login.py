@@ -23,8 +23,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.models import Device, DeviceProfile
-from gridlinks.core.tokens import secrets_equal
+from gridlinks.core.services.devices import decode_json
+from gridlinks.core.errors import BadRequest
+from gridlinks.core.storage.models import Device, DeviceProfile
+from gridlinks.core.services.tokens import secrets_equal
 from gridlinks.core.types import PresentedCredentials, RestrictedSession, SessionChannel
 from gridlinks.plugins.dynamic_registration.products import is_product, switched_on
 from gridlinks.plugins.dynamic_registration.store import NothingToIssue, SecretStore
@@ -79,8 +81,8 @@ def parse_request(payload: bytes) -> tuple[Any, bool]:
     """(RequestID to echo, whether the request is well formed). RequestID is whatever
     the device chose (a string in the seed; numbers are echoed as sent)."""
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+        body = decode_json(payload, "registration request")
+    except BadRequest:
         return "", False
     if not isinstance(body, dict):
         return "", False

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from gridlinks.core.models import now_ms
+from gridlinks.core.storage.models import now_ms
 
 DYNAMIC = "DYNAMIC"  # issued over MQTT on a password request (authmode 2)
 STATIC = "STATIC"    # set by an admin; authmode 1 only

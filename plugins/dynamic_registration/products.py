@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import DeviceProfile
+from gridlinks.core.storage.models import DeviceProfile
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub

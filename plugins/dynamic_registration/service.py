@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.bus import CREDENTIALS_REVOKED
-from gridlinks.core.models import Device, DeviceProfile
+from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.types import PresentedCredentials, ProvisionRefused, ProvisionRequest, RestrictedSession
 from gridlinks.plugins.dynamic_registration import products
 from gridlinks.plugins.dynamic_registration.login import DynamicLogin

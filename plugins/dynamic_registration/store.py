@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict
-from gridlinks.core.models import Device, now_ms
-from gridlinks.core.tokens import random_alnum, secrets_equal
-from gridlinks.core.writes import Delete, Insert, Update, Upsert
+from gridlinks.core.storage.models import Device, now_ms
+from gridlinks.core.services.tokens import random_alnum, secrets_equal
+from gridlinks.core.storage.writes import Delete, Insert, Update, Upsert
 from gridlinks.plugins.dynamic_registration.models import DYNAMIC, STATIC, DeviceSecret
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiocoap import Code, Message
 
-from gridlinks.core.models import Scope
+from gridlinks.core.storage.models import Scope
 from gridlinks.plugins.transport_coap.observe import AttributeObservers
 from gridlinks.plugins.transport_coap.routes import JSON, CoapCall, Router, empty_response, json_response
 from gridlinks.plugins.transport_coap.site import TRANSPORT

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from aiocoap import Code, Message
 
-from gridlinks.core.models import Scope
+from gridlinks.core.storage.models import Scope
 from gridlinks.plugins.transport_coap.routes import json_response
 
 log = logging.getLogger(__name__)

@@ -9,42 +9,29 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.core.devices import decode_json
-from gridlinks.core.errors import PayloadTooLarge
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.types import PresentedCredentials
+from gridlinks.web.bodies import limits, read_body
+from gridlinks.web.schemas import split_keys
 
 TRANSPORT = "HTTP"
-
-
-async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to be over ``limit``."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"payload is larger than {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"payload is larger than {limit} bytes")
-    return body
-
-
-def _keys(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [k.strip() for k in value.split(",") if k.strip()]
 
 
 class DeviceApi:
     def __init__(self, hub):
         self.hub = hub
 
-    async def _json_body(self, request: web.Request):
-        return decode_json(await read_limited(request, self.hub.settings.max_payload_bytes))
+    async def _json_body(self, request: web.Request, limit: int | None = None):
+        return decode_json(await read_body(request, limit or self.hub.settings.max_payload_bytes))
 
     async def _device(self, request: web.Request):
         return await self.hub.credentials.authenticate(
             PresentedCredentials(TRANSPORT, token=request.match_info["token"]))
 
     async def provision(self, request: web.Request) -> web.Response:
-        body = await self._json_body(request)
+        # Nobody is authenticated yet: the smaller of the two limits applies.
+        limit = min(self.hub.settings.max_payload_bytes, limits(request).unauthenticated)
+        body = await self._json_body(request, limit)
         return web.json_response(await self.hub.provisioning.provision(body, TRANSPORT))
 
     async def telemetry(self, request: web.Request) -> web.Response:
@@ -66,7 +53,7 @@ class DeviceApi:
         if device is None:
             return web.Response(status=401)
         result = await self.hub.devices.device_attributes(
-            device, _keys(request.query.get("clientKeys")), _keys(request.query.get("sharedKeys")))
+            device, split_keys(request.query.get("clientKeys")), split_keys(request.query.get("sharedKeys")))
         return web.json_response(result)
 
     async def claim(self, request: web.Request) -> web.Response:
@@ -74,7 +61,7 @@ class DeviceApi:
         device = await self._device(request)
         if device is None:
             return web.Response(status=401)
-        raw = await read_limited(request, self.hub.settings.max_payload_bytes)
+        raw = await read_body(request, self.hub.settings.max_payload_bytes)
         await self.hub.claiming.register(device, decode_json(raw) if raw.strip() else {}, TRANSPORT)
         return web.Response(status=200)
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 
 from aiohttp import web
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 
 from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, PayloadTooLarge,
-                                   TooManyAttempts, Unauthorized)
+                                   ServiceUnavailable, TokenExpired, TooManyAttempts, Unauthorized)
 
 log = logging.getLogger(__name__)
 
@@ -18,13 +20,18 @@ log = logging.getLogger(__name__)
 _MAPPING: list[tuple[type[HubError], int, int]] = [
     (PayloadTooLarge, 413, 31),
     (BadRequest, 400, 31),
+    (TokenExpired, 401, 11),
     (Unauthorized, 401, 10),
     (Forbidden, 403, 20),
     (NotFound, 404, 32),
     (Conflict, 400, 31),
     (TooManyAttempts, 429, 33),
+    (ServiceUnavailable, 503, 2),
 ]
 _DEFAULT_CODES = {400: 31, 401: 10, 403: 20, 404: 32, 413: 31, 429: 33}
+# The database refusing work (disk full, locked, I/O error, connection lost): the hub is
+# not able to serve right now, which is 503, not a bug (500).
+_DATABASE_DOWN = (sqlite3.DatabaseError, OperationalError, DBConnectionError)
 
 
 def error_response(status: int, message: str, error_code: int | None = None,
@@ -54,6 +61,28 @@ async def error_middleware(request: web.Request, handler):
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
         return error_response(exc.status, exc.reason, headers=headers or None)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Internal server error", 2)
+    except (IntegrityError, sqlite3.IntegrityError):
+        # A row the request relied on changed under it (a device deleted while its
+        # telemetry was in flight): the caller's view is stale, not the hub broken.
+        log.debug("integrity error on %s %s", request.method, route_label(request))
+        return error_response(400, "The request conflicts with data changed meanwhile; try again", 31)
+    except _DATABASE_DOWN as exc:
+        log.error("database unavailable on %s %s: %s", request.method, route_label(request), type(exc).__name__)
+        return error_response(503, "The database cannot be used right now; try again", 2)
+    except ConnectionError:
+        # The client went away (or was closed by a read timeout) mid-request: nobody to
+        # answer, nothing to log beyond a debug line.
+        log.debug("client gone during %s %s", request.method, route_label(request))
+        return web.Response(status=400)
+    except Exception as exc:
+        # The last resort: a bug, not bad input (that is a HubError). One line naming the
+        # route and the exception type; the client gets no traceback and no detail.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route_label(request))
+        return error_response(500, "Internal error", 2)
+
+
+def route_label(request: web.Request) -> str:
+    """The route's pattern (``/api/v1/{token}/telemetry``), never the concrete path: a
+    path may hold a device's access token."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"

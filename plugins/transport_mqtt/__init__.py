@@ -1,12 +1,14 @@
-"""MQTT transport (SPEC.md section 1): an embedded amqtt broker on ``mqtt.port`` and,
-with TLS, on ``mqtt.tls_port``; provisioning over MQTT, token / MQTT_BASIC / X.509
-device sessions. MQTT 3.1.1 only (amqtt refuses MQTT 5 CONNECTs).
+"""MQTT transport (SPEC.md section 1): the hub's own MQTT 3.1.1 and 5.0 server on
+``mqtt.port`` and, with TLS, on ``mqtt.tls_port``; provisioning over MQTT, token /
+MQTT_BASIC / X.509 device sessions. A device-API server, not a broker: nothing a
+device publishes is relayed to other sessions.
 
 Modules: ``settings`` (the ``mqtt:`` section), ``certs`` (server certificate), ``trust``
-(which client certificates pass TLS), ``sessions`` (a connection and its topic policy),
-``gate`` (the hub's decisions), ``device_topics`` (the device API table),
-``provisioning`` (the ``provision`` login), ``engine`` (amqtt, and only there),
-``transport`` (start/stop).
+(which client certificates pass TLS), ``codec`` (packets, both versions, sans-IO),
+``server`` (listeners and timeouts), ``protocol`` (one connection), ``sessions`` (a
+session and its topic policy), ``gate`` (the hub's decisions), ``device_topics`` (the
+device API table), ``provisioning`` (the ``provision`` login), ``transport``
+(start/stop).
 """
 
 from __future__ import annotations

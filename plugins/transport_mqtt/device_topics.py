@@ -10,22 +10,23 @@ receive this device's own messages.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.claiming import device_reply
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.claiming import device_reply
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.models import Scope
+from gridlinks.core.storage.models import Scope
 from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT
 from gridlinks.plugins.transport_mqtt.sessions import Connection, topic_matches
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
-    from gridlinks.core.models import Device
+    from gridlinks.core.storage.models import Device
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +59,17 @@ class DeviceMessage:
         await self.session.send(topic, json.dumps(body).encode())
 
 
-Handler = Callable[[DeviceMessage], Awaitable[None]]
+# A handler returns a coroutine (async def) or, for the hot path, a commit future.
+Handler = Callable[[DeviceMessage], "Awaitable[None] | asyncio.Future"]
 
 
-async def telemetry(msg: DeviceMessage) -> None:
-    """Validated at once (bad JSON ends the session), then queued: the session goes on to
-    its next publish without waiting for the commit (MQTT acknowledges on receipt anyway),
-    so one fast publisher rides group commit instead of paying a commit per message.
-    Order is kept: the writer commits in queue order."""
-    msg.hub.devices.queue_telemetry(msg.device, msg.json()).add_done_callback(_log_write_failure)
-
-
-def _log_write_failure(future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("MQTT telemetry could not be stored: %s", future.exception())
+def telemetry(msg: DeviceMessage) -> "asyncio.Future":
+    """Validated at once (a bad payload raises BadRequest), then queued: the commit future
+    is returned, not awaited, so the session reads its next publishes while this one
+    commits (one fast publisher rides group commit instead of paying a commit per
+    message). The server acknowledges (PUBACK/PUBREC) only when the future resolves;
+    order is kept: the writer commits in queue order."""
+    return msg.hub.devices.queue_telemetry(msg.device, msg.json())
 
 
 async def client_attributes(msg: DeviceMessage) -> None:
@@ -168,7 +166,8 @@ class DevicePolicy:
     def may_publish(self, topic: str) -> bool:
         return route(topic) is not None
 
-    async def handle(self, conn: Connection, topic: str, payload: bytes) -> None:
+    def handle(self, conn: Connection, topic: str, payload: bytes) -> Any:
         handler = route(topic)
         if handler is not None:
-            await handler(DeviceMessage(self.hub, conn, self.device, topic, payload))
+            return handler(DeviceMessage(self.hub, conn, self.device, topic, payload))
+        return None

@@ -1,16 +1,15 @@
-"""The hub's side of the broker: who a CONNECT is, what its session may do, what a
-publish means, and what the hub pushes to devices. No broker-engine types here: the
-engine (``engine.py``) calls these methods with :class:`Connection` objects.
+"""The hub's side of the MQTT server: who a CONNECT is, what its session may do, and
+what the hub pushes to devices. No wire types here: the server (``protocol.py``) calls
+these methods with :class:`Connection` objects.
 
 Decisions:
 - ``provision`` logins get the provision-only session (``provisioning.py``);
 - everything else goes to ``hub.credentials.authenticate_session``: a device gets the
   device API (``device_topics.py``), a :class:`RestrictedSession` gets its own topics;
-  nothing known: refused (the engine answers CONNACK 5, "not authorised");
-- publishes are never fanned out by the broker: the hub handles each one, in order per
-  session, and answers the sender alone;
-- errors while handling a publish end the session (MQTT 3.1.1 has no error reply):
-  :func:`_end_on_error` is the one place that maps hub errors to that.
+  nothing known: refused (CONNACK 5 in 3.1.1; 0x86 or 0x87 in MQTT 5);
+- publishes are never fanned out: the hub handles each one, in order per session
+  (the server does that), and answers the sender alone;
+- errors while pushing end the session: :func:`_end_on_error`.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ from typing import TYPE_CHECKING
 
 from gridlinks.core.bus import CREDENTIALS_REVOKED
 from gridlinks.core.errors import HubError
-from gridlinks.core.models import Device, Scope
+from gridlinks.core.storage.models import Device, Scope
 from gridlinks.core.types import PresentedCredentials, RestrictedSession
 from gridlinks.plugins.transport_mqtt.device_topics import ATTRIBUTES, DevicePolicy
 from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT, is_provision_login, provision_session
-from gridlinks.plugins.transport_mqtt.sessions import Connection, RestrictedPolicy
+from gridlinks.plugins.transport_mqtt.sessions import ADMINISTRATIVE_ACTION, NOT_AUTHORIZED, PACKET_TOO_LARGE, Connection, RestrictedPolicy
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import Event
@@ -57,7 +56,7 @@ class MqttGate:
     # -- CONNECT -------------------------------------------------------------------
 
     async def authenticate(self, conn: Connection) -> bool:
-        conn.max_pending = self.settings.max_pending_messages
+        conn.max_pending = self.settings.receive_maximum
         if is_provision_login(conn.client_id, conn.username):
             conn.policy = RestrictedPolicy(provision_session(self.hub, self.settings.provision_close_delay_s))
             return True
@@ -91,39 +90,16 @@ class MqttGate:
 
     # -- ACL and publishes -----------------------------------------------------------
 
-    def may_subscribe(self, conn: Connection, topic_filter: str) -> bool:
+    def refuse_publish(self, conn: Connection, topic: str, payload: bytes) -> tuple[int, str] | None:
+        """Why this publish may not be handled, as (MQTT 5 reason code, reason); None if it may."""
         policy = conn.policy
         if policy is None:
-            return False
-        if policy.may_subscribe(topic_filter):
-            return True
-        if policy.strict:
-            conn.close(f"subscribe to {topic_filter!r} is not allowed in a {policy.name} session")
-        else:
-            log.info("MQTT %s: subscribe to %r refused", policy.name, topic_filter)
-        return False
-
-    async def on_publish(self, conn: Connection, topic: str, payload: bytes) -> None:
-        """Handle one publish; called in arrival order, and handled one at a time per session."""
-        policy = conn.policy
-        if policy is None or conn.refused:
-            return
+            return NOT_AUTHORIZED, "not logged in"
         if not policy.may_publish(topic):
-            conn.close(f"publish to {topic!r} is not allowed in a {policy.name} session")
-            return
+            return NOT_AUTHORIZED, f"publish to {topic!r} is not allowed in a {policy.name} session"
         if len(payload) > self.hub.settings.max_payload_bytes:
-            conn.close(f"payload of {len(payload)} bytes is over max_payload_bytes")
-            return
-        if conn.pending >= conn.max_pending:
-            conn.close(f"more than {conn.max_pending} messages waiting (mqtt.max_pending_messages)")
-            return
-        conn.pending += 1
-        try:
-            async with conn.lock:
-                if not conn.refused:
-                    await _end_on_error(conn, policy.handle(conn, topic, payload))
-        finally:
-            conn.pending -= 1
+            return PACKET_TOO_LARGE, f"payload of {len(payload)} bytes is over max_payload_bytes"
+        return None
 
     # -- pushes ------------------------------------------------------------------------
 
@@ -145,11 +121,11 @@ class MqttGate:
         """A deleted device, or one whose credentials were reset, loses its open sessions:
         it must log in again with whatever credentials are valid now."""
         for conn in list(self.by_device.get(str(event.data.get("device_id")), ())):
-            conn.close(event.type.replace("_", " "))
+            conn.close(event.type.replace("_", " "), ADMINISTRATIVE_ACTION)
 
 
 async def _end_on_error(conn: Connection, work) -> None:
-    """The one place hub errors become MQTT: the session ends (3.1.1 has no error reply)."""
+    """A push that fails ends the session (there is no request to answer with an error)."""
     try:
         await work
     except HubError as exc:

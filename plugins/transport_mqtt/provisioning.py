@@ -1,6 +1,6 @@
 """The ``provision`` login (SPEC.md section 1, MQTT): a session that may only publish
 ``/provision/request`` and subscribe ``/provision/response``. The reply goes to the
-requesting session alone (every provisioning device uses the same topic names, so a
+requesting session alone (on the request's MQTT 5 response topic if it named one) (every provisioning device uses the same topic names, so a
 broker fan-out would hand one device's credentials to all), and the session is closed
 ``mqtt.provision_close_delay_s`` after it."""
 
@@ -10,10 +10,11 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.devices import decode_json
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.provisioning import FAILURE_BODY
+from gridlinks.core.services.provisioning import FAILURE_BODY
 from gridlinks.core.types import RestrictedSession, SessionChannel
+from gridlinks.plugins.transport_mqtt.sessions import NORMAL
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -48,4 +49,4 @@ def provision_session(hub: "Hub", close_delay_s: float) -> RestrictedSession:
 
 async def _close_later(channel: SessionChannel, delay_s: float) -> None:
     await asyncio.sleep(delay_s)
-    channel.close("provisioning done")
+    channel.close("provisioning done", NORMAL)

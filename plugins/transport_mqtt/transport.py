@@ -1,5 +1,5 @@
 """The MQTT transport: wires the server certificate, the TLS trust store, the hub's
-gate and the broker engine together, and starts and stops them."""
+gate and the MQTT server together, and starts and stops them."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from gridlinks.plugins.transport_mqtt.certs import ensure_server_certificate
-from gridlinks.plugins.transport_mqtt.engine import AmqttEngine
 from gridlinks.plugins.transport_mqtt.gate import MqttGate
+from gridlinks.plugins.transport_mqtt.server import MqttServer
 from gridlinks.plugins.transport_mqtt.settings import MqttSettings
-from gridlinks.plugins.transport_mqtt.trust import TrustStore, server_context
+from gridlinks.plugins.transport_mqtt.tls import server_context
+from gridlinks.plugins.transport_mqtt.trust import TrustStore
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -29,7 +30,7 @@ class MqttTransport:
         self.settings = settings
         self.gate: MqttGate | None = None
         self.trust: TrustStore | None = None
-        self.engine: AmqttEngine | None = None
+        self.server: MqttServer | None = None
 
     @property
     def cert_file(self):
@@ -49,23 +50,22 @@ class MqttTransport:
         self.gate = MqttGate(self.hub, self.settings)
         self.gate.attach()
         s = self.settings
-        self.engine = AmqttEngine(self.gate, self.hub.settings.bind, s.port, s.tls_port, ctx, s.tls_handshake_timeout_s,
-                                  s.connect_timeout_s)
+        self.server = MqttServer(self.gate, s, self.hub.settings.bind, ctx)
         try:
-            await self.engine.start()
+            await self.server.start()
         except OSError as exc:
-            self.engine = None
+            self.server = None
             await self.stop()
             port = getattr(exc, "port", s.port)
             setting, env = _PORT_SETTINGS["tls_port" if port == s.tls_port else "port"]
             raise self.hub.bind_error(port, setting, env, exc) from None
-        log.info("MQTT 3.1.1 listening on %s:%d, with TLS on %d (server certificate %s)",
+        log.info("MQTT 3.1.1 and 5 listening on %s:%d, with TLS on %d (server certificate %s)",
                  self.hub.settings.bind, s.port, s.tls_port, self.cert_file)
 
     async def stop(self) -> None:
-        if self.engine is not None:
-            await self.engine.stop()
-            self.engine = None
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
         for part in (self.gate, self.trust):
             if part is not None:
                 part.detach()

@@ -1,11 +1,11 @@
-"""The TLS listener's SSL context, and which client certificates it lets through.
+"""Which client certificates the TLS listener (``tls.py``, pyOpenSSL) lets through.
 
-Python's ``ssl`` has no verification callback: a client certificate passes the
-handshake only if it chains to the context's trust store. So the store holds every
+A client certificate passes the handshake only if OpenSSL verifies it up to the
+context's trust store. So the store holds every
 device certificate the hub knows (X509_CERTIFICATE credentials, e.g. the seed script's
 self-signed one) and every X509_CERTIFICATE_CHAIN profile's CA or intermediate
 certificate, loaded at start and added as they appear (provisioning, device creation,
-credential changes, profile saves; ``load_verify_locations`` on the live context takes
+credential changes, profile saves; a certificate added to the live context's store takes
 effect for the next handshake). Partial chains are allowed, so an intermediate can be
 a profile's anchor. A certificate that is removed stays trusted by TLS until restart,
 which is harmless: passing the handshake only gets a client to authentication, which
@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import ssl
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL, crypto
 
-from gridlinks.core.models import DeviceCredentials, DeviceProfile
+from gridlinks.core.storage.models import DeviceCredentials, DeviceProfile
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import Event
@@ -38,15 +37,6 @@ X509_CERTIFICATE_CHAIN = "X509_CERTIFICATE_CHAIN"
 _DEVICE_EVENTS = ("device_provisioned", "device_created", "credentials_issued")
 
 
-def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert_file, key_file)
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    return ctx
-
-
 def _pem_certificates_der(text: str) -> list[bytes]:
     try:
         return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(text.encode("ascii"))]
@@ -55,7 +45,7 @@ def _pem_certificates_der(text: str) -> list[bytes]:
 
 
 class TrustStore:
-    def __init__(self, hub: "Hub", ctx: ssl.SSLContext):
+    def __init__(self, hub: "Hub", ctx: SSL.Context):
         self.hub = hub
         self.ctx = ctx
         self._known: set[bytes] = set()
@@ -65,12 +55,14 @@ class TrustStore:
         fresh = [d for d in ders if d not in self._known]
         if not fresh:
             return
-        try:
-            self.ctx.load_verify_locations(cadata=b"".join(fresh))
-        except ssl.SSLError as exc:  # one unparsable certificate must not stop the others
-            log.warning("TLS: cannot trust a stored certificate: %s", exc)
-            return
-        self._known.update(fresh)
+        store = self.ctx.get_cert_store()
+        for der in fresh:
+            try:
+                store.add_cert(crypto.X509.from_cryptography(x509.load_der_x509_certificate(der)))
+            except (ValueError, crypto.Error) as exc:  # one unparsable certificate must not stop the others
+                log.warning("TLS: cannot trust a stored certificate: %s", exc)
+                continue
+            self._known.add(der)
 
     async def load_all(self) -> None:
         bodies = await DeviceCredentials.filter(credentials_type=X509_CERTIFICATE).values_list(

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.models import Tenant, TimeseriesValue
-from gridlinks.core.storage import Storage
-from gridlinks.core.writes import Insert, SqliteGroupWriter
+from gridlinks.core.storage.models import Tenant, TimeseriesValue
+from gridlinks.core.storage.database import Storage
+from gridlinks.core.storage.writes import Insert, SqliteGroupWriter
 
 HOSTILE_TEXT = ["\ud800", "a\udfffb", "\x00", "x" * 300, "é" * 255]
 HOSTILE_INTS = [2**63, -(2**63) - 1, 2**70, 10**30]
@@ -131,7 +131,7 @@ def test_writer_survives_any_timeseries_row(sqlite_storage_loop, key, ts, value)
 
 @pytest.fixture(scope="module")
 def sqlite_storage_loop(tmp_path_factory):
-    from gridlinks.core.models import Device, DeviceProfile
+    from gridlinks.core.storage.models import Device, DeviceProfile
 
     loop = asyncio.new_event_loop()
     storage = Storage(f"sqlite://{tmp_path_factory.mktemp('hostile') / 'hub.db'}")

@@ -21,6 +21,8 @@ from gridlinks.web.dashboard.pages import PUBLIC, PageRegistry
 from gridlinks.web.dashboard.render import pretty_json, render, ts_text, url
 from gridlinks.web.dashboard.session import CSRF_FIELD, CSRF_HEADER, csrf_for, csrf_ok, session_token
 from gridlinks.web.dashboard.state import STATE, WHO, DashboardState, audience_allows
+from gridlinks.web.bodies import limits
+from gridlinks.web.rest_auth import plausible_token
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +41,19 @@ def error_page(request: web.Request, status: int, title: str, message: str) -> w
     return render(request, "error.html", status=status, status_code=status, title=title, message=message)
 
 
+MAX_NEXT_LENGTH = 2048  # a longer "come back here" would make a Location header clients refuse
+
+
 def _login_redirect(request: web.Request) -> web.HTTPSeeOther:
     target = request.path_qs if request.method == "GET" else ""
+    if len(target) > MAX_NEXT_LENGTH:
+        target = request.path if len(request.path) <= MAX_NEXT_LENGTH else ""
     return web.HTTPSeeOther(url(request, "login", query={"next": target}))
 
 
 async def _identify(request: web.Request, st: DashboardState):
     token = session_token(request)
-    if not token:
+    if not plausible_token(token):
         return None
     try:
         return await st.hub.auth.principal(token)
@@ -80,7 +87,11 @@ async def gate(request: web.Request, handler):
         if not audience_allows(audience, who):
             raise Forbidden("Your account cannot open this page.")
         if request.method not in SAFE_METHODS:
+            if who is None:
+                _refuse_large_anonymous_body(request)
             await _check_csrf(request, st)
+        if name == "static":
+            return await _static_file(request, handler)
         return await handler(request)
     except HubError as exc:
         for cls, status, title in _STATUS:
@@ -91,10 +102,30 @@ async def gate(request: web.Request, handler):
         if exc.status < 400:
             raise
         return error_page(request, exc.status, exc.reason, _http_message(exc.status))
-    except Exception:
-        log.exception("dashboard page %s %s failed", request.method, request.path)
+    except Exception as exc:
+        # One line, no traceback (issue 11): the route and what went wrong.
+        resource = request.match_info.route.resource
+        log.error("dashboard page %s %s failed: %s", request.method,
+                  resource.canonical if resource is not None else request.path, type(exc).__name__)
         return error_page(request, 500, "Something went wrong",
                           "The hub could not show this page. The error has been logged.")
+
+
+def _refuse_large_anonymous_body(request: web.Request) -> None:
+    """Nobody is signed in (the sign-in form): a body over the small unauthenticated limit
+    is refused before it is read (http.max_unauthenticated_body_bytes)."""
+    limit = limits(request).unauthenticated
+    size = request.content_length
+    if (size is not None and size > limit) or (size is None and request.body_exists):  # or chunked
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size or 0)
+
+
+async def _static_file(request: web.Request, handler) -> web.StreamResponse:
+    """A file name the filesystem refuses (over 255 bytes: ENAMETOOLONG) names no file: 404."""
+    try:
+        return await handler(request)
+    except OSError:
+        raise web.HTTPNotFound() from None
 
 
 def _http_message(status: int) -> str:

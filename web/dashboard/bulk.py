@@ -1,6 +1,6 @@
 """Bulk import in three steps: upload a CSV, check the preview and the column mapping
 (guessed from the header, editable), then watch it run and read the per-line report.
-The import itself is :class:`gridlinks.core.bulk_import.BulkImporter` (one transaction
+The import itself is :class:`gridlinks.core.services.bulk_import.BulkImporter` (one transaction
 per line); it runs as a hub task so a closed browser tab does not stop it, and the page
 polls its progress."""
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gridlinks.core.bulk_import import COLUMN_TYPES, ImportResult, Mapping
+from gridlinks.core.services.bulk_import import COLUMN_TYPES, ImportResult, Mapping
 from gridlinks.core.errors import BadRequest, HubError, NotFound
-from gridlinks.core.models import DeviceProfile, Tenant, now_ms
+from gridlinks.core.storage.models import DeviceProfile, Tenant, now_ms
 from gridlinks.web.dashboard.render import checkbox, field, form, redirect, render, state, url
 from gridlinks.web.dashboard.state import WHO
 

@@ -13,7 +13,7 @@ import segno
 from aiohttp import web
 from markupsafe import Markup
 
-from gridlinks.core.models import Device, Scope, now_ms
+from gridlinks.core.storage.models import Device, Scope, now_ms
 from gridlinks.web.dashboard.render import state
 from gridlinks.web.dashboard.stats import CLAIMING_DATA, claim_expiration
 

@@ -2,16 +2,16 @@
 secret and an expiry) and print its QR code, or take a device back (re-claim).
 Customer users get the claim widget (the seeds' "claim device" widget: device name and
 secret, the secret field optional, messages configurable) and their device list with
-re-claim. Every decision is :class:`gridlinks.core.claiming.ClaimService`'s."""
+re-claim. Every decision is :class:`gridlinks.core.services.claiming.ClaimService`'s."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.core.claiming import CLAIMED, SUCCESS
+from gridlinks.core.services.claiming import CLAIMED, SUCCESS
 from gridlinks.core.errors import BadRequest, NotFound, TooManyAttempts
-from gridlinks.core.models import Customer, Device, DeviceProfile, Scope, now_ms
-from gridlinks.core.tokens import random_alnum
+from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, now_ms
+from gridlinks.core.services.tokens import random_alnum
 from gridlinks.web.dashboard.claim_state import claim_link, qr_svg
 from gridlinks.web.dashboard.device_list import Cursor, DeviceFilter, device_page
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url

@@ -15,7 +15,7 @@ from typing import Any
 
 from tortoise.expressions import Q, RawSQL
 
-from gridlinks.core.models import Attribute, Customer, Device, Scope
+from gridlinks.core.storage.models import Attribute, Customer, Device, Scope
 
 PROVISIONED_SQL = ("EXISTS (SELECT 1 FROM attribute a WHERE a.device_id = device.id "
                    f"AND a.scope = '{Scope.SERVER}' AND a.key = 'provisionState')")
@@ -63,7 +63,7 @@ class DevicePage:
 
 
 # The list's sort order (tenant, created_ms, id) is indexed by the core models
-# (gridlinks.core.models.DEVICE_LIST_INDEX), so a page never sorts the whole tenant.
+# (gridlinks.core.storage.models.DEVICE_LIST_INDEX), so a page never sorts the whole tenant.
 
 
 def _filtered(tenant_id: uuid.UUID, flt: DeviceFilter):

@@ -10,8 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from gridlinks.core.services.devices import decode_json
 from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.models import Customer, Device, DeviceProfile, Scope, Tenant
+from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, Tenant
 from gridlinks.core.types import ProvisionRequest
 from gridlinks.web.dashboard.claim_state import claim_state
 from gridlinks.web.dashboard.device_list import Cursor, DeviceFilter, device_page
@@ -108,10 +109,11 @@ def _creds_text(value: Any) -> str:
 
 
 def parse_value(text: str) -> Any:
-    """What a person typed: JSON when it parses (numbers, true, objects), else the text itself."""
+    """What a person typed: JSON when it parses (numbers, true, objects), else the text
+    itself (also for JSON the hub refuses: too deep, NaN, lone surrogates)."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return decode_json(text, "value")
+    except BadRequest:
         return text
 
 

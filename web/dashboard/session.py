@@ -1,6 +1,8 @@
-"""Browser sessions on top of :mod:`gridlinks.core.auth`: the session cookie is the
+"""Browser sessions on top of :mod:`gridlinks.core.services.auth`: the session cookie is the
 hub's own access JWT (HttpOnly, SameSite=Lax, path /ui), so a disabled user loses the
-dashboard at once, exactly as they lose the REST API.
+dashboard at once, exactly as they lose the REST API. The JWT names a server-side
+session: sign-out deletes it, so a copied or replayed cookie is refused afterwards
+(deleting the cookie alone would only forget it in this browser).
 
 CSRF: every form carries ``csrf_token`` = HMAC(session token, purpose). A page on
 another site can make the browser send the cookie, but it cannot read it, so it cannot
@@ -16,7 +18,7 @@ import secrets
 
 from aiohttp import web
 
-from gridlinks.core.tokens import secrets_equal
+from gridlinks.core.services.tokens import secrets_equal
 
 SESSION_COOKIE = "gl_session"
 LOGIN_CSRF_COOKIE = "gl_login_csrf"

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gridlinks.core.auth import Principal
-from gridlinks.core.models import Authority
+from gridlinks.core.services.auth import Principal
+from gridlinks.core.storage.models import Authority
 from gridlinks.web.dashboard.pages import ANYONE, CUSTOMER, PUBLIC, TENANT, MenuEntry, PageRegistry
 from gridlinks.web.dashboard.session import csrf_for, login_csrf, session_token
 from gridlinks.web.dashboard.settings import DashboardSettings

@@ -4,7 +4,6 @@ success/failure buckets computed by the database, not by loading events."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -12,7 +11,9 @@ from dataclasses import dataclass
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 
-from gridlinks.core.models import Attribute, AuditEvent, Device, DeviceProfile, Scope, now_ms
+from gridlinks.core.services.devices import decode_json
+from gridlinks.core.errors import BadRequest
+from gridlinks.core.storage.models import Attribute, AuditEvent, Device, DeviceProfile, Scope, now_ms
 
 HOUR_MS = 3_600_000
 PROVISIONED = "device_provisioned"
@@ -54,8 +55,8 @@ def claim_expiration(value) -> int:
     """``claimingData``'s expirationTime (object or JSON text); missing means expired."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = decode_json(value, "claimingData")
+        except BadRequest:
             return 0
     expires = value.get("expirationTime") if isinstance(value, dict) else None
     return int(expires) if isinstance(expires, (int, float)) and not isinstance(expires, bool) else 0

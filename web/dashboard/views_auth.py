@@ -1,13 +1,16 @@
 """Sign-in and sign-out. Passwords are checked by :meth:`AuthService.login` (argon2,
-off the event loop, an unknown e-mail as slow as a wrong password)."""
+off the event loop, an unknown e-mail as slow as a wrong password); each sign-in is a
+server-side session that sign-out deletes."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from gridlinks.core.errors import Unauthorized
+from gridlinks.core.storage.models import User
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
-from gridlinks.web.dashboard.session import end_session, login_csrf, remember_login_csrf, start_session
+from gridlinks.web.dashboard.session import (end_session, login_csrf, remember_login_csrf, session_token,
+                                             start_session)
 from gridlinks.web.dashboard.state import WHO
 
 
@@ -49,6 +52,20 @@ async def login_submit(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    response = redirect(url(request, "login"), "You are signed out.")
+    """Sign-out ends the session on the server, not only in this browser: the cookie's
+    token (and the refresh token of the same sign-in) stop working even if copied.
+    With ``everywhere`` set, every session of the user ends (REST clients too)."""
+    data = await form(request)
+    st = state(request)
+    who = request.get(WHO)
+    if field(data, "everywhere") and who is not None:
+        user = await User.get_or_none(id=who.user_id)
+        if user is not None:
+            await st.hub.auth.revoke_sessions(user)
+        message = "You are signed out everywhere."
+    else:
+        await st.hub.auth.sign_out(session_token(request) or "")
+        message = "You are signed out."
+    response = redirect(url(request, "login"), message)
     end_session(response)
     raise response

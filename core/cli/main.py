@@ -1,0 +1,295 @@
+"""The ``gridlinks`` command. Every subcommand works on the same data directory and
+config as the running hub; errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridlinks.core.services.bootstrap import bootstrap, default_tenant
+from gridlinks.core.services.bulk_import import Mapping
+from gridlinks.core.cli.customers import add_commands as add_customer_commands
+from gridlinks.core.cli.registration import add_device_commands, add_profile_commands
+from gridlinks.core.config import HubConfig
+from gridlinks.core.errors import BadRequest, HubError
+from gridlinks.core.hub import Hub
+from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
+from gridlinks.core.services.profiles import ALLOW_GATEWAYS
+
+STRATEGIES = {
+    "disabled": "DISABLED",
+    "allow-create": "ALLOW_CREATE_NEW_DEVICES",
+    "check-pre-provisioned": "CHECK_PRE_PROVISIONED_DEVICES",
+    "x509-chain": "X509_CERTIFICATE_CHAIN",
+}
+ROLES = {"tenant-admin": Authority.TENANT_ADMIN, "customer-user": Authority.CUSTOMER_USER}
+CSV_HEADERS = {"name": "NAME", "type": "TYPE", "label": "LABEL", "description": "DESCRIPTION",
+               "is_gateway": "IS_GATEWAY", "access_token": "ACCESS_TOKEN", "x509": "X509",
+               "mqtt_client_id": "MQTT_CLIENT_ID", "mqtt_user_name": "MQTT_USER_NAME", "mqtt_password": "MQTT_PASSWORD"}
+CSV_PREFIXES = {"shared:": "SHARED_ATTRIBUTE", "server:": "SERVER_ATTRIBUTE", "ts:": "TIMESERIES"}
+
+# soft_wrap: keys and secrets stay on one line, whatever the terminal width, so they
+# can be copied (and parsed) as printed.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def load_config(args: argparse.Namespace) -> HubConfig:
+    env = dict(os.environ)
+    if getattr(args, "data_dir", None):
+        env["GRIDLINKS_DATA_DIR"] = str(args.data_dir)
+    return HubConfig.load(getattr(args, "config", None), env)
+
+
+def mapping_from_header(header: Sequence[str]) -> Mapping:
+    """CLI CSV files name their columns in a header row: name, type, label, description,
+    is_gateway, access_token, x509, mqtt_client_id, mqtt_user_name, mqtt_password,
+    shared:KEY, server:KEY, ts:KEY."""
+    columns = []
+    for raw in header:
+        name = raw.strip()
+        lowered = name.lower()
+        if lowered in CSV_HEADERS:
+            columns.append({"type": CSV_HEADERS[lowered]})
+            continue
+        for prefix, kind in CSV_PREFIXES.items():
+            if lowered.startswith(prefix) and len(name) > len(prefix):
+                columns.append({"type": kind, "key": name[len(prefix):]})
+                break
+        else:
+            raise BadRequest(f"unknown CSV column {name!r} (known: {', '.join(CSV_HEADERS)}, shared:KEY, server:KEY, ts:KEY)")
+    return Mapping.from_json({"columns": columns, "header": True})
+
+
+async def cmd_init(hub: Hub, args) -> int:
+    result = await bootstrap(hub, args.admin_email, args.admin_password, demo=args.demo)
+    print_welcome(result)
+    return 0
+
+
+def print_welcome(result) -> None:
+    """What init did. Secrets only as they are created: each is printed exactly once."""
+    out.print("[bold]GridLinks Hub[/bold] is set up")
+    if result.admin_email is None:
+        out.print("  admin:    unchanged (an admin exists; add one with --admin-email)")
+    else:
+        out.print(f"  login:    {result.admin_email}")
+        if result.admin_password:
+            out.print(f"  password: {result.admin_password}")
+            out.print("            (shown only now: note it; a new one is set with "
+                      "init --admin-email E --admin-password P)")
+        elif result.created:
+            out.print("  password: the one given with --admin-password")
+        elif result.password_changed:
+            out.print("  password: reset to the one given with --admin-password; its sessions ended")
+        else:
+            out.print("  password: unchanged")
+    profile = result.demo_profile
+    if profile is not None:
+        out.print(f"  demo profile '{profile.name}' ({profile.provision_type})")
+        out.print(f"    provision key:    {profile.provision_key}")
+        if result.demo_created:
+            out.print(f"    provision secret: {profile.provision_secret}")
+        else:
+            out.print("    provision secret: (shown when it was created; see its page in the dashboard)")
+
+
+async def cmd_run(hub: Hub, args) -> int:
+    # Starting the hub creates no account and prints no secret: that is `init`'s job.
+    if not await User.exists():
+        logging.getLogger("gridlinks").warning(
+            "no user account exists yet: create the first admin with `gridlinks init --admin-email E` "
+            "(see docs/operations.md)")
+    await hub.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    logging.getLogger("gridlinks").info("hub ready")
+    await stop.wait()
+    return 0
+
+
+async def cmd_profile_create(hub: Hub, args) -> int:
+    tenant = await default_tenant(hub)
+    config = {}
+    if getattr(args, "dynamic_registration", False):
+        config["dynamicRegistration"] = True
+    if getattr(args, "allow_gateways", False):
+        config[ALLOW_GATEWAYS] = True
+    secret = args.secret
+    if getattr(args, "ca_file", None):  # x509-chain: the secret is the CA / intermediate certificate
+        try:
+            secret = Path(args.ca_file).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"cannot read {args.ca_file}: {exc}") from None
+        config["certificateRegExPattern"] = args.cert_regex
+        config["allowCreateNewDevicesByX509Certificate"] = args.allow_create_by_cert
+    profile = await hub.profiles.create(tenant, args.name, STRATEGIES[args.strategy], args.key, secret, config)
+    out.print(f"profile {profile.name!r} created ({profile.provision_type})")
+    out.print(f"  provision key:    {profile.provision_key}")
+    out.print(f"  provision secret: {profile.provision_secret}")
+    return 0
+
+
+async def cmd_profile_list(hub: Hub, args) -> int:
+    table = Table("name", "strategy", "provision key", "devices")
+    for profile in await DeviceProfile.all().order_by("name"):
+        count = await profile.devices.all().count()
+        table.add_row(profile.name, profile.provision_type, profile.provision_key or "-", str(count))
+    out.print(table)
+    return 0
+
+
+async def cmd_device_add(hub: Hub, args) -> int:
+    tenant = await default_tenant(hub)
+    profile = await hub.profiles.by_name(tenant, args.profile)
+    device = await hub.devices.create(tenant, profile, args.name)
+    out.print(f"device {device.name!r} added to profile {profile.name!r} (id {device.id})")
+    return 0
+
+
+async def cmd_device_import(hub: Hub, args) -> int:
+    tenant = await default_tenant(hub)
+    path = Path(args.file)
+    if not path.is_file():
+        raise BadRequest(f"{path} does not exist")
+    text = path.read_text(encoding="utf-8-sig")
+    header = next(csv.reader(io.StringIO(text)), None)
+    if not header:
+        raise BadRequest(f"{path} is empty")
+    mapping = mapping_from_header(header)
+    profile = await hub.profiles.by_name(tenant, args.profile) if args.profile else None
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=out, transient=False) as progress:
+        task = progress.add_task("import", total=None)
+        result = await hub.bulk_import.run(tenant, text, mapping, profile,
+                                           on_progress=lambda done, total: progress.update(task, completed=done,
+                                                                                           total=total))
+    table = Table("created", "updated", "errors")
+    table.add_row(str(result.created), str(result.updated), str(result.errors))
+    out.print(table)
+    for line in result.errors_list[:50]:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if len(result.errors_list) > 50:
+        err.print(f"... and {len(result.errors_list) - 50} more")
+    return 1 if result.errors else 0
+
+
+async def cmd_user_add(hub: Hub, args) -> int:
+    tenant = await default_tenant(hub)
+    customer = None
+    if args.role == "customer-user":
+        if not args.customer:
+            raise BadRequest("a customer user needs --customer NAME")
+        customer, _ = await Customer.get_or_create(tenant=tenant, title=args.customer)
+    user = await hub.auth.create_user(args.email, args.password, ROLES[args.role], tenant, customer)
+    out.print(f"user {user.email} added ({user.authority}{', customer ' + customer.title if customer else ''})")
+    return 0
+
+
+async def cmd_user_revoke_sessions(hub: Hub, args) -> int:
+    user = await User.get_or_none(email=args.email.strip().lower())
+    if user is None:
+        raise BadRequest(f"no user with e-mail {args.email}")
+    ended = await hub.auth.revoke_sessions(user, actor="gridlinks user revoke-sessions")
+    out.print(f"{ended} session(s) of {user.email} ended; their tokens no longer work")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridlinks", description="GridLinks device onboarding hub")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="data directory (default ./data, or GRIDLINKS_DATA_DIR)")
+    common.add_argument("--config", help="YAML config file (default GRIDLINKS_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", parents=[common], help="create the database, the tenant and its admin")
+    p.add_argument("--admin-email", help="the tenant admin to create (default: one generated admin on first init)")
+    p.add_argument("--admin-password", help="its password (default: generated and printed once)")
+    p.add_argument("--demo", action="store_true", help="also create a demo profile that provisions devices")
+    p.set_defaults(func=cmd_init)
+    sub.add_parser("run", parents=[common], help="start the hub").set_defaults(func=cmd_run)
+
+    profile = sub.add_parser("profile", help="device profiles").add_subparsers(dest="action", required=True)
+    p = profile.add_parser("create", parents=[common])
+    p.add_argument("--name", required=True)
+    p.add_argument("--strategy", choices=sorted(STRATEGIES), default="disabled")
+    p.add_argument("--key")
+    p.add_argument("--secret")
+    p.add_argument("--dynamic-registration", action="store_true", help="switch on 'one type, one secret'")
+    p.add_argument("--allow-gateways", action="store_true",
+                   help='honour "gateway": true in provision requests (off: such devices become plain devices)')
+    p.add_argument("--ca-file", help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
+    p.add_argument("--cert-regex", default="(.*)", help="x509-chain: device name = group 1 of this, searched in the CN")
+    p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
+    p.set_defaults(func=cmd_profile_create)
+    profile.add_parser("list", parents=[common]).set_defaults(func=cmd_profile_list)
+    add_profile_commands(profile, common)
+
+    device = sub.add_parser("device", help="devices").add_subparsers(dest="action", required=True)
+    p = device.add_parser("add", parents=[common], help="add a pre-provisioned device")
+    p.add_argument("--name", required=True)
+    p.add_argument("--profile", required=True)
+    p.set_defaults(func=cmd_device_add)
+    p = device.add_parser("import", parents=[common], help="bulk import devices from CSV")
+    p.add_argument("file")
+    p.add_argument("--profile", help="profile for lines without a type column")
+    p.set_defaults(func=cmd_device_import)
+    add_device_commands(device, common)
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    p = user.add_parser("add", parents=[common])
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--role", choices=sorted(ROLES), required=True)
+    p.add_argument("--customer")
+    p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("revoke-sessions", parents=[common], help="sign a user out everywhere")
+    p.add_argument("--email", required=True)
+    p.set_defaults(func=cmd_user_revoke_sessions)
+    add_customer_commands(sub, common)
+    return parser
+
+
+async def _main(args) -> int:
+    hub = Hub(load_config(args))
+    try:
+        await hub.open()
+        return await args.func(hub, args)
+    finally:
+        await hub.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("GRIDLINKS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command != "run":
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_main(args))
+    except HubError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
