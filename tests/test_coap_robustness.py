@@ -17,7 +17,7 @@ from aiocoap.numbers import ContentFormat
 from aiocoap.optiontypes import OpaqueOption, StringOption, UintOption
 
 from gridlinks.core import errors
-from gridlinks.core.models import Device, LatestValue
+from gridlinks.core.storage.models import Device, LatestValue
 from gridlinks.plugins.transport_coap.errors import code_for
 from gridlinks.plugins.transport_coap.routes import empty_response
 from tests.support import hub_config, start_hub, stop_hub
