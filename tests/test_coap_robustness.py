@@ -57,13 +57,6 @@ def header(mtype: int, code: int, mid: int, token: bytes = b"") -> bytes:
     return struct.pack("!BBH", (1 << 6) | (mtype << 4) | len(token), code, mid) + token
 
 
-def request_bytes(code: Code, path: tuple[str, ...], payload: bytes = b"", mid: int = 0x1234,
-                  token: bytes = b"tk", **options) -> bytes:
-    message = Message(code=code, uri_path=path, payload=payload, **options)
-    message.mtype, message.mid, message.token = CON, mid, token
-    return message.encode()
-
-
 def uri_path_option(value: bytes) -> bytes:
     """A Uri-Path option (11) with raw value bytes, as the first option."""
     assert len(value) < 13
