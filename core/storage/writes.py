@@ -115,15 +115,16 @@ def _converter(model: type[Model], name: str):
     return lambda v, _f=f, _m=model: _f.to_db_value(v, _m)
 
 
-def _JSON(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+# One encoder, built once: ``json.dumps`` with any non-default argument builds a new
+# JSONEncoder per call, which cost more than the encoding on the telemetry path.
+_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _db_value(model: type[Model], name: str, value: Any) -> Any:
+def _converter_of(model: type[Model], name: str) -> Any:
     convert = _CONVERTERS.get((model, name))
     if convert is None:
         convert = _CONVERTERS[(model, name)] = _converter(model, name)
-    return convert(value)
+    return convert
 
 
 _DEFAULTS: dict[type[Model], list[tuple[str, Any, bool]]] = {}
@@ -169,34 +170,33 @@ def _placeholders(dialect: str, start: int, count: int) -> list[str]:
 
 def compile_op(op: Op, dialect: str) -> _Statement:
     """SQL for one operation in the given dialect (``?`` or ``$n`` placeholders)."""
-    m = op.model
     if isinstance(op, (Insert, Upsert)):
-        values = with_defaults(m, op.values)
-        names = tuple(values)
-        sql = _sql(op, dialect, names)
-        return _Statement(sql, [_db_value(m, n, values[n]) for n in names], (sql,))
-    where_names = tuple(op.where)
+        values = with_defaults(op.model, op.values)
+        sql, converters = _shape(op, dialect, tuple(values))
+        return _Statement(sql, [c(v) for c, v in zip(converters, values.values())], (sql,))
+    where = op.where
     if isinstance(op, Update):
-        set_names = tuple(op.values)
-        sql = _sql(op, dialect, set_names + where_names, len(set_names))
-        params = [_db_value(m, n, op.values[n]) for n in set_names] + [_db_value(m, n, op.where[n]) for n in where_names]
-        return _Statement(sql, params, (sql,))
-    sql = _sql(op, dialect, where_names)
-    return _Statement(sql, [_db_value(m, n, op.where[n]) for n in where_names], (sql,))
+        sql, converters = _shape(op, dialect, tuple(op.values) + tuple(where), len(op.values))
+        given = [*op.values.values(), *where.values()]
+        return _Statement(sql, [c(v) for c, v in zip(converters, given)], (sql,))
+    sql, converters = _shape(op, dialect, tuple(where))
+    return _Statement(sql, [c(v) for c, v in zip(converters, where.values())], (sql,))
 
 
-_SQL_CACHE: dict[tuple, str] = {}
+_SHAPES: dict[tuple, tuple[str, tuple[Any, ...]]] = {}
 
 
-def _sql(op: Op, dialect: str, names: tuple[str, ...], split: int = 0) -> str:
-    """The statement text for this kind of op over these fields, built once and cached
-    (the hot paths repeat a handful of shapes millions of times)."""
+def _shape(op: Op, dialect: str, names: tuple[str, ...], split: int = 0) -> tuple[str, tuple[Any, ...]]:
+    """The statement text for this kind of op over these fields, and the converter of each
+    parameter, built once and cached (the hot paths repeat a handful of shapes millions
+    of times, so per-parameter look-ups add up)."""
     key = (type(op), op.model, dialect, names, split, getattr(op, "conflict", None), getattr(op, "update", None),
            getattr(op, "newer", None))
-    sql = _SQL_CACHE.get(key)
-    if sql is None:
-        sql = _SQL_CACHE[key] = _build_sql(op, dialect, names, split)
-    return sql
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _SHAPES[key] = (_build_sql(op, dialect, names, split),
+                                tuple(_converter_of(op.model, n) for n in names))
+    return shape
 
 
 def _build_sql(op: Op, dialect: str, names: tuple[str, ...], split: int) -> str:
