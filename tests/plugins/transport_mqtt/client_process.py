@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import REPO
 
-STEP_TIMEOUT_S = 30.0
+STEP_TIMEOUT_S = 75.0
 TB_NEW_PYTHON = REPO / ".venv-tbmqtt-new" / "bin" / "python"
 
 
