@@ -69,7 +69,9 @@ class EventBus:
         its observers, and return the event once every blocking listener is done."""
         pending = []
         for cls in type(event).__mro__:
-            for subscription in self._listeners.get(cls, ()):  # type: ignore[call-overload]
+            if not issubclass(cls, Event):
+                break
+            for subscription in self._listeners.get(cls, ()):
                 if not subscription.blocking:
                     asyncio.get_running_loop().call_soon(self._observe, subscription, event)
                     continue
@@ -80,8 +82,6 @@ class EventBus:
                     continue
                 if inspect.isawaitable(result):
                     pending.append((subscription, result))
-            if cls is Event:
-                break
         # Awaited one after another rather than gathered: listeners are short, and
         # gather's task per listener cost more than the listeners on the hot paths.
         for subscription, awaitable in pending:
