@@ -43,18 +43,22 @@ class Event:
         """The event's fields as a dict (for the audit row and the live feed), without
         ``time_ms``/``audited`` and without optional fields left at None, as the old
         dict events simply did not have those keys."""
+        layout = _LAYOUT.get(type(self))
+        if layout is None:
+            layout = _LAYOUT[type(self)] = tuple((f.name, f.default is None) for f in fields(self)
+                                                 if f.name not in _META)
         out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name in _META:
+        for key, optional in layout:
+            value = getattr(self, key)
+            if value is None and optional:
                 continue
-            value = getattr(self, f.name)
-            if value is None and f.default is None:
-                continue
-            out[f.name] = value
+            out[key] = value
         return out
 
 
 _META = frozenset(f.name for f in fields(Event))
+# Per event class: (field, optional) pairs, as ``dataclasses.fields`` is slow on the hot path.
+_LAYOUT: dict[type[Event], tuple[tuple[str, bool], ...]] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
