@@ -1,76 +1,148 @@
-"""The event bus: facts that happened (device_provisioned, provision_failed, ...).
+"""The event bus: typed facts that happened (see ``core/events.py``).
 
 Listeners are how the audit log, the dashboard's live feed and transports that push to
 devices learn of things without the service that caused them knowing they exist.
-``fire`` awaits every listener so callers can rely on, say, the audit row existing once
-the request is answered; a failing listener is logged and the others still run.
+
+Two kinds of listener, because a device's answer must not wait for someone watching:
+- blocking (the default): ``fire`` awaits it, so callers can rely on, say, the audit
+  row existing or a deleted device's sessions being closed once the request is answered;
+- observers (``blocking=False``): run after ``fire`` returns, as tracked background
+  work. Each observer sees one device's events in the order they were fired (a push of
+  ``{"a": 1}`` then ``{"a": 2}`` never arrives reversed), while a slow device does not
+  hold up the others.
+A failing listener is logged in one line and the others still run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from gridlinks.core.events import Event
 
 log = logging.getLogger(__name__)
 
-MATCH_ALL = "*"
-# Fired with {"device_id"} when a device's credentials stop being valid (reset, replaced
-# by an admin): session transports end that device's open sessions.
-CREDENTIALS_REVOKED = "credentials_revoked"
+E = TypeVar("E", bound=Event)
+Listener = Callable[[E], Awaitable[None] | None]
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str
-    data: dict[str, Any]
-    time_ms: int = field(default_factory=lambda: int(time.time() * 1000))
-    # True when the audit row was already committed with the writes the event reports
-    # (the provisioning hot path), so the audit listener does not write it again.
-    audited: bool = False
+class _Subscription:
+    __slots__ = ("listener", "blocking")
 
-
-Listener = Callable[[Event], Awaitable[None] | None]
+    def __init__(self, listener: Callable[[Any], Awaitable[None] | None], blocking: bool):
+        self.listener = listener
+        self.blocking = blocking
 
 
 class EventBus:
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._listeners: dict[type[Event], list[_Subscription]] = defaultdict(list)
+        self._tasks: set[asyncio.Task] = set()
+        # The last pending run of an observer for a device: the next one waits for it.
+        self._tails: dict[tuple[int, Any], asyncio.Task] = {}
 
-    def listen(self, event_type: str, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(event)`` for every event of this type (``"*"``: all).
-        Returns the callable that unsubscribes it."""
-        self._listeners[event_type].append(listener)
+    def listen(self, event_type: type[E], listener: Listener[E], *, blocking: bool = True) -> Callable[[], None]:
+        """Call ``listener(event)`` for every event of this class or a subclass of it
+        (``Event``: all). ``blocking=False`` for observers that must not hold up the
+        caller of ``fire``. Returns the callable that unsubscribes it."""
+        subscription = _Subscription(listener, blocking)
+        self._listeners[event_type].append(subscription)
 
         def unsubscribe() -> None:
             try:
-                self._listeners[event_type].remove(listener)
+                self._listeners[event_type].remove(subscription)
             except ValueError:
                 pass
 
         return unsubscribe
 
-    async def fire(self, event_type: str, data: dict[str, Any] | None = None, audited: bool = False) -> Event:
-        event = Event(event_type, dict(data or {}), audited=audited)
-        listeners = [*self._listeners.get(event_type, ()), *self._listeners.get(MATCH_ALL, ())]
+    def listening(self, event_type: type[Event]) -> int:
+        """How many listeners are registered on exactly this class (for tests and stats)."""
+        return len(self._listeners.get(event_type, ()))
+
+    async def fire(self, event: Event) -> Event:
+        """Run the blocking listeners of ``event`` (most specific class first), schedule
+        its observers, and return the event once every blocking listener is done."""
         pending = []
-        for listener in listeners:
-            try:
-                result = listener(event)
-            except Exception:
-                log.exception("event listener %r failed on %s", listener, event_type)
-                continue
-            if inspect.isawaitable(result):
-                pending.append(result)
+        for cls in type(event).__mro__:
+            if not issubclass(cls, Event):
+                break
+            for subscription in self._listeners.get(cls, ()):
+                if not subscription.blocking:
+                    asyncio.get_running_loop().call_soon(self._observe, subscription, event)
+                    continue
+                try:
+                    result = subscription.listener(event)
+                except Exception as exc:
+                    _failed(subscription, event, exc)
+                    continue
+                if inspect.isawaitable(result):
+                    pending.append((subscription, result))
         # Awaited one after another rather than gathered: listeners are short, and
         # gather's task per listener cost more than the listeners on the hot paths.
-        for awaitable in pending:
+        for subscription, awaitable in pending:
             try:
                 await awaitable
             except Exception as exc:
-                log.error("event listener failed on %s: %r", event_type, exc)
+                _failed(subscription, event, exc)
         return event
+
+    def _observe(self, subscription: _Subscription, event: Event) -> None:
+        """Start an observer on ``event``, after its previous run for the same device."""
+        try:
+            result = subscription.listener(event)
+        except Exception as exc:
+            _failed(subscription, event, exc)
+            return
+        if not inspect.isawaitable(result):
+            return
+        key = (id(subscription), getattr(event, "device_id", None))
+        previous = self._tails.get(key)
+        task = asyncio.get_running_loop().create_task(self._finish(subscription, event, previous, result))
+        self._tasks.add(task)
+        self._tails[key] = task
+
+        def done(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if self._tails.get(key) is t:
+                del self._tails[key]
+
+        task.add_done_callback(done)
+
+    @staticmethod
+    async def _finish(subscription: _Subscription, event: Event, previous: asyncio.Task | None,
+                      work: Awaitable[None]) -> None:
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await work
+        except asyncio.CancelledError:
+            if inspect.iscoroutine(work):
+                work.close()
+            raise
+        except Exception as exc:
+            _failed(subscription, event, exc)
+
+    async def drain(self) -> None:
+        """Wait until every observer scheduled so far has finished (tests; orderly stop)."""
+        await asyncio.sleep(0)  # observers scheduled with call_soon start now
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    async def stop(self) -> None:
+        """Cancel observers still running (the hub is stopping: nobody is left to push to)."""
+        await asyncio.sleep(0)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _failed(subscription: _Subscription, event: Event, exc: Exception) -> None:
+    listener = getattr(subscription.listener, "__qualname__", repr(subscription.listener))
+    log.error("event listener %s failed on %s: %r", listener, event.name, exc)

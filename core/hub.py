@@ -17,6 +17,7 @@ from gridlinks.core.services.audit import AuditLog
 from gridlinks.core.services.auth import AuthService
 from gridlinks.core.services.bulk_import import BulkImporter
 from gridlinks.core.bus import EventBus
+from gridlinks.core.events import HubStarted
 from gridlinks.core.services.claiming import ClaimService
 from gridlinks.core.config import HubConfig
 from gridlinks.core.services.credentials import CredentialService
@@ -111,7 +112,7 @@ class Hub:
             await self.stop()
             raise
         self.pm.hook.hub_started(hub=self)
-        await self.bus.fire("hub_started", {})
+        await self.bus.fire(HubStarted())
         return self
 
     async def stop(self) -> None:
@@ -121,6 +122,7 @@ class Hub:
             except Exception:
                 log.exception("transport %s failed to stop cleanly", transport.name)
         self._started.clear()
+        await self.bus.stop()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

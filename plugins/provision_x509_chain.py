@@ -35,6 +35,7 @@ from cryptography.x509.oid import NameOID
 
 from gridlinks.core import hookimpl
 from gridlinks.core.errors import BadRequest
+from gridlinks.core.events import CertificateRotated, ProvisionFailed
 from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionPlan, ProvisionRefused
 from gridlinks.plugins.credentials_x509 import NAME as X509, certificate_body, certificate_id
@@ -161,9 +162,9 @@ class ChainLogin:
                 return None
             await self.hub.credentials.replace(existing, CredentialSpec(X509, certificate_id(leaf_der),
                                                                         certificate_body(leaf_der)))
-            await self.hub.bus.fire("certificate_rotated", {
-                "outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(existing.id),
-                "device_name": name, "profile": profile.name, "transport": transport})
+            await self.hub.bus.fire(CertificateRotated(
+                outcome="SUCCESS", tenant_id=str(profile.tenant_id), device_id=str(existing.id),
+                device_name=name, profile=profile.name, transport=transport))
             return existing
         body = {"provisionDeviceKey": profile.provision_key, "provisionDeviceSecret": profile.provision_secret,
                 "deviceName": name, "credentialsType": X509, "hash": certificate_body(leaf_der),
@@ -174,9 +175,9 @@ class ChainLogin:
         return await Device.get_or_none(id=result["deviceId"])
 
     async def _refused(self, profile: DeviceProfile, name: str, transport: str, reason: str) -> None:
-        await self.hub.bus.fire("provision_failed", {
-            "outcome": "FAILURE", "reason": reason, "transport": transport, "tenant_id": str(profile.tenant_id),
-            "device_name": name, "profile": profile.name})
+        await self.hub.bus.fire(ProvisionFailed(
+            outcome="FAILURE", reason=reason, transport=transport, tenant_id=str(profile.tenant_id),
+            device_name=name, profile=profile.name))
 
 
 @hookimpl

@@ -13,7 +13,7 @@ import pytest
 
 from gridlinks.core import hookimpl
 from gridlinks.core.services.bootstrap import default_tenant
-from gridlinks.core.bus import MATCH_ALL
+from gridlinks.core.events import DeviceProvisioned, Event
 from gridlinks.core.config import DEFAULT_PLUGINS
 from gridlinks.core.storage.models import Authority, Device, DeviceProfile, Tenant
 from gridlinks.web.dashboard.pages import CUSTOMER, Page
@@ -164,13 +164,14 @@ async def _read_feed_until(response: aiohttp.ClientResponse, wanted: str, limit_
 
 async def test_live_feed_streams_this_tenants_events_and_unsubscribes(running, admin):
     hub = running.hub
-    baseline = len(hub.bus._listeners[MATCH_ALL])
+    baseline = hub.bus.listening(Event)
     async with admin.session.get(running.base_url + "/ui/events") as response:
         assert response.status == 200 and response.headers["Content-Type"].startswith("text/event-stream")
         await asyncio.wait_for(response.content.readline(), 5)  # the stream is open
-        assert len(hub.bus._listeners[MATCH_ALL]) == baseline + 1
-        await hub.bus.fire("device_provisioned", {"outcome": "SUCCESS", "tenant_id": str(uuid.uuid4()),
-                                                  "device_name": "not-mine"})
+        assert hub.bus.listening(Event) == baseline + 1
+        await hub.bus.fire(DeviceProvisioned(outcome="SUCCESS", tenant_id=str(uuid.uuid4()),
+                                             device_id=str(uuid.uuid4()), device_name="not-mine", transport="HTTP", profile="other",
+                                             credentials_type="ACCESS_TOKEN"))
         status, body = await running.provision(deviceName="feed-device", provisionDeviceKey=running.key,
                                                provisionDeviceSecret=running.secret)
         assert body["status"] == "SUCCESS"
@@ -180,10 +181,10 @@ async def test_live_feed_streams_this_tenants_events_and_unsubscribes(running, a
     assert provisioned["outcome"] == "SUCCESS" and provisioned["transport"] == "HTTP"
     assert "credentialsValue" not in json.dumps(events)
     for _ in range(100):  # the listener goes when the browser does (bounded wait, no timing assertion)
-        if len(hub.bus._listeners[MATCH_ALL]) == baseline:
+        if hub.bus.listening(Event) == baseline:
             break
         await asyncio.sleep(0.1)
-    assert len(hub.bus._listeners[MATCH_ALL]) == baseline
+    assert hub.bus.listening(Event) == baseline
 
 
 async def test_device_list_pages_filters_and_counts(running, admin):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.bus import MATCH_ALL, Event
-from gridlinks.core.storage.models import AuditEvent, now_ms
+from gridlinks.core.events import Outcome
+from gridlinks.core.storage.models import AuditEvent
 from gridlinks.core.storage.writes import Insert
 
 if TYPE_CHECKING:
@@ -29,20 +29,17 @@ class AuditLog:
 
     def attach(self) -> None:
         if self._unsubscribe is None:
-            self._unsubscribe = self.hub.bus.listen(MATCH_ALL, self._on_event)
+            self._unsubscribe = self.hub.bus.listen(Outcome, self._on_event)
 
-    async def _on_event(self, event: Event) -> None:
+    async def _on_event(self, event: Outcome) -> None:
         if event.audited:
             return
-        op = self.row_op(event.type, event.data, event.time_ms)
-        if op is not None:
-            await self.hub.storage.write([op])
+        await self.hub.storage.write([self.row_op(event)])
 
-    def row_op(self, event_type: str, data: dict[str, Any], time_ms: int | None = None) -> Insert | None:
+    def row_op(self, event: Outcome) -> Insert:
         """The audit row for an event, as a write that can join the unit it describes
-        (one commit instead of two on the provisioning path); None if not audited."""
-        if "outcome" not in data:
-            return None
+        (one commit instead of two on the provisioning path)."""
+        data = event.data()
         columns: dict[str, Any] = {k: data[k] for k in _COLUMNS if data.get(k) is not None}
         for k in ("tenant_id", "device_id"):
             if k in columns:
@@ -53,7 +50,7 @@ class AuditLog:
             if k in columns:
                 columns[k] = _fit(str(columns[k]), k)
         details = {k: v for k, v in data.items() if k not in _COLUMNS and k != "outcome"}
-        return Insert(AuditEvent, {"ts": time_ms or now_ms(), "action": event_type, "outcome": data["outcome"],
+        return Insert(AuditEvent, {"ts": event.time_ms, "action": event.name, "outcome": event.outcome,
                                    "details": details, **columns})
 
     async def query(self, *, tenant_id=None, action: str | None = None, outcome: str | None = None,

@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from gridlinks.core.errors import BadRequest, Conflict, TokenExpired, Unauthorized
+from gridlinks.core.events import SessionsRevoked, UserLogin, UserLogout
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.session_models import AuthSession
 from gridlinks.core.storage.database import owner_only
@@ -121,8 +122,7 @@ class AuthService:
         if user is None or not ok or not user.enabled:
             raise Unauthorized("Invalid username or password")
         tokens = await self.start_session(user)
-        await self.hub.bus.fire("user_login", {"outcome": "SUCCESS", "actor": user.email,
-                                               "tenant_id": user.tenant_id})
+        await self.hub.bus.fire(UserLogin(outcome="SUCCESS", actor=user.email, tenant_id=user.tenant_id))
         return tokens
 
     async def start_session(self, user: User) -> dict[str, str]:
@@ -196,17 +196,16 @@ class AuthService:
         sid = _uuid(claims.get("sid"))
         if sid is None or not await AuthSession.filter(id=sid).delete():
             return False
-        await self.hub.bus.fire("user_logout", {"outcome": "SUCCESS", "actor": claims.get("sub"),
-                                                "tenant_id": claims.get("tenantId")})
+        await self.hub.bus.fire(UserLogout(outcome="SUCCESS", actor=claims.get("sub"),
+                                           tenant_id=claims.get("tenantId")))
         return True
 
     async def revoke_sessions(self, user: User, actor: str | None = None) -> int:
         """Sign ``user`` out everywhere: every session, access and refresh token ends.
         ``actor``: who did it (the user themself when None). Returns how many ended."""
         ended = await AuthSession.filter(user_id=user.id).delete()
-        await self.hub.bus.fire("sessions_revoked", {"outcome": "SUCCESS", "actor": actor or user.email,
-                                                     "tenant_id": user.tenant_id, "user": user.email,
-                                                     "sessions": ended})
+        await self.hub.bus.fire(SessionsRevoked(outcome="SUCCESS", actor=actor or user.email,
+                                                tenant_id=user.tenant_id, user=user.email, sessions=ended))
         return ended
 
     async def _purge_expired_sessions(self) -> None:

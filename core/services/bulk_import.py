@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, HubError
+from gridlinks.core.events import BulkImportFinished
 from gridlinks.core.services.credentials import replace_credentials_ops
 from gridlinks.core.services.devices import attribute_upsert, integrity_message, telemetry_ops
 from gridlinks.core.storage.models import Device, DeviceProfile, Scope, Tenant, now_ms
@@ -164,8 +165,8 @@ class BulkImporter:
             if on_progress:
                 on_progress(done, len(numbered))
         result.errors_list.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
-        await self.hub.bus.fire("bulk_import_finished", {"outcome": "SUCCESS" if not result.errors else "PARTIAL",
-                                                         "tenant_id": str(tenant.id), **result.to_json()})
+        await self.hub.bus.fire(BulkImportFinished(outcome="SUCCESS" if not result.errors else "PARTIAL",
+                                                   tenant_id=str(tenant.id), **result.to_json()))
         return result
 
     def _take_chunk(self, queue, mapping: Mapping, result: ImportResult):

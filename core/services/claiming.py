@@ -33,6 +33,7 @@ from gridlinks.core.services import claim_limits
 from gridlinks.core.services.claim_limits import AttemptLimiter
 from gridlinks.core.errors import (BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound,
                                    TooManyAttempts)
+from gridlinks.core.events import ClaimRegistered, DeviceClaimed, DeviceReclaimed
 from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms, wrap
 from gridlinks.core.services.permissions import PERMISSION_DENIED, Operation, Resource
 from gridlinks.core.services.tokens import secrets_equal
@@ -155,10 +156,10 @@ class ClaimService:
             else:
                 raise Forbidden("device-side claiming is not enabled on this hub")
         except HubError as exc:
-            await self.hub.bus.fire("claim_registered", {**event, "outcome": FAILURE, "reason": str(exc)})
+            await self.hub.bus.fire(ClaimRegistered(**event, outcome=FAILURE, reason=str(exc)))
             raise
-        await self.hub.bus.fire("claim_registered", {**event, "outcome": SUCCESS, "duration_ms": duration_ms,
-                                                     "expiration_ms": info.expiration_ms})
+        await self.hub.bus.fire(ClaimRegistered(**event, outcome=SUCCESS, duration_ms=duration_ms,
+                                                expiration_ms=info.expiration_ms))
         return info
 
     async def register_for_gateway(self, gateway: Device, payload: Any, transport: str) -> dict[str, dict[str, Any]]:
@@ -224,9 +225,9 @@ class ClaimService:
                 raise Conflict("device has claim info of its own; a gateway may not replace it")
 
     async def _gateway_refused(self, gateway: Device, transport: str, error: HubError, device_name: str) -> None:
-        await self.hub.bus.fire("claim_registered", {
-            "outcome": FAILURE, "reason": str(error), "tenant_id": str(gateway.tenant_id),
-            "device_name": device_name, "transport": transport, "gateway": gateway.name})
+        await self.hub.bus.fire(ClaimRegistered(
+            outcome=FAILURE, reason=str(error), tenant_id=str(gateway.tenant_id),
+            device_name=device_name, transport=transport, gateway=gateway.name))
 
     async def _check_claimable(self, device: Device) -> None:
         # Re-read: a session-oriented transport holds the Device it logged in with, and
@@ -275,11 +276,11 @@ class ClaimService:
                 caller_here = claim_limits.caller_on_device(who.user_id, device.id)
                 attempt = await self.limiter.begin(caller, caller_here)
         except HubError as exc:
-            await self._fire_failed("device_claimed", event, exc)
+            await self._fire_failed(DeviceClaimed, event, exc)
             raise
         if device.customer_id is not None:
-            await self.hub.bus.fire("device_claimed", {**event, "outcome": CLAIMED,
-                                                       "reason": "device already has a customer"})
+            await self.hub.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
+                                                  reason="device already has a customer"))
             return ClaimResult(CLAIMED)
         info = await self.pending(device)
         reason = self._refusal(info, secret)
@@ -288,21 +289,21 @@ class ClaimService:
             # Failures about the device, from whoever, hold its failed answers back for
             # longer and longer (capped); they never lock the device, so never the owner.
             delay_s = await self.limiter.backoff(claim_limits.device(device.id))
-            await self.hub.bus.fire("device_claimed", {**event, "outcome": FAILURE, "reason": reason,
-                                                       "delay_ms": round(delay_s * 1000)})
+            await self.hub.bus.fire(DeviceClaimed(**event, outcome=FAILURE, reason=reason,
+                                                  delay_ms=round(delay_s * 1000)))
             if delay_s > 0:
                 await asyncio.sleep(delay_s)
             return ClaimResult(FAILURE)
         await self.limiter.succeeded(caller, caller_here)
         if not await self._assign(device, who):
-            await self.hub.bus.fire("device_claimed", {**event, "outcome": CLAIMED,
-                                                       "reason": "claimed concurrently by another request"})
+            await self.hub.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
+                                                  reason="claimed concurrently by another request"))
             return ClaimResult(CLAIMED)
         await self._discard(device)
         await self.limiter.succeeded(claim_limits.device(device.id))
         device = await Device.get(id=device.id)
-        await self.hub.bus.fire("device_claimed", {**event, "outcome": SUCCESS, "customer_id": str(who.customer_id),
-                                                   "source": info.source})
+        await self.hub.bus.fire(DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id),
+                                              source=info.source))
         return ClaimResult(SUCCESS, device)
 
     @staticmethod
@@ -349,7 +350,7 @@ class ClaimService:
             if not who.is_tenant_admin and (device.customer_id is None or device.customer_id != who.customer_id):
                 raise Forbidden(PERMISSION_DENIED)
         except HubError as exc:
-            await self._fire_failed("device_reclaimed", event, exc)
+            await self._fire_failed(DeviceReclaimed, event, exc)
             raise
         previous = device.customer_id
         async with self.hub.storage.transaction() as tx:
@@ -360,13 +361,14 @@ class ClaimService:
                 await Attribute.create(device_id=device.id, scope=Scope.SERVER, key=CLAIMING_ALLOWED,
                                        boxed=wrap(True), using_db=tx)
         await self._discard(device)
-        await self.hub.bus.fire("device_reclaimed", {**event, "outcome": SUCCESS,
-                                                     "customer_id": str(previous) if previous else None})
+        await self.hub.bus.fire(DeviceReclaimed(**event, outcome=SUCCESS,
+                                                customer_id=str(previous) if previous else None))
 
     async def _require_claim_permission(self, who: "Principal") -> None:
         await self.hub.permissions.require(who, Resource.DEVICE, Operation.CLAIM_DEVICES)
 
-    async def _fire_failed(self, event_type: str, event: dict[str, Any], exc: HubError) -> None:
+    async def _fire_failed(self, event_type: type[DeviceClaimed | DeviceReclaimed], event: dict[str, Any],
+                           exc: HubError) -> None:
         outcome = ("NOT_FOUND" if isinstance(exc, NotFound) else "FORBIDDEN" if isinstance(exc, Forbidden)
                    else "LOCKED" if isinstance(exc, TooManyAttempts) else FAILURE)
-        await self.hub.bus.fire(event_type, {**event, "outcome": outcome, "reason": str(exc)})
+        await self.hub.bus.fire(event_type(**event, outcome=outcome, reason=str(exc)))

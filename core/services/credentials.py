@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from gridlinks.core.events import CredentialsIssued
 from gridlinks.core.storage.models import Device, DeviceCredentials
 from gridlinks.core.types import (CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest,
                                   RestrictedSession)
@@ -74,6 +75,6 @@ class CredentialService:
         """Swap a device's credentials atomically (certificate rotation, admin reset)."""
         await self.hub.storage.write(replace_credentials_ops(device.id, spec))
         creds = await DeviceCredentials.get(device_id=device.id)
-        await self.hub.bus.fire("credentials_issued", {"device_id": str(device.id), "device_name": device.name,
-                                                       "credentials_type": spec.type})
+        await self.hub.bus.fire(CredentialsIssued(device_id=str(device.id), device_name=device.name,
+                                                  credentials_type=spec.type))
         return creds

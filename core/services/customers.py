@@ -13,6 +13,7 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
+from gridlinks.core.events import CustomerCreated
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.paging import Page, page_of
 
@@ -42,7 +43,7 @@ class CustomerService:
 
     async def create(self, tenant: Tenant, title: str) -> Customer:
         customer = await self._save_title(Customer(tenant=tenant), title)
-        await self.hub.bus.fire("customer_created", {"tenant_id": str(tenant.id), "customer": customer.title})
+        await self.hub.bus.fire(CustomerCreated(tenant_id=str(tenant.id), customer=customer.title))
         return customer
 
     async def rename(self, customer: Customer, title: str) -> Customer:

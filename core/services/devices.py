@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
+from gridlinks.core.events import AttributesDeleted, AttributesUpdated, DeviceCreated, DeviceDeleted
 from gridlinks.core.services.jsonlimits import loads_bounded
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
 from gridlinks.core.storage.paging import Page, page_of
@@ -127,8 +128,8 @@ class DeviceService:
         except IntegrityError as exc:
             raise Conflict(integrity_message(exc)) from None
         device = await Device.get(id=device_id)
-        await self.hub.bus.fire("device_created", {"device_id": str(device.id), "device_name": device.name,
-                                                   "tenant_id": str(tenant.id)})
+        await self.hub.bus.fire(DeviceCreated(device_id=str(device.id), device_name=device.name,
+                                              tenant_id=str(tenant.id)))
         return device
 
     async def get(self, tenant_id: uuid.UUID | None, device_id: Any) -> Device:
@@ -164,7 +165,7 @@ class DeviceService:
 
     async def delete(self, device: Device) -> None:
         await device.delete()
-        await self.hub.bus.fire("device_deleted", {"device_id": str(device.id), "device_name": device.name})
+        await self.hub.bus.fire(DeviceDeleted(device_id=str(device.id), device_name=device.name))
 
     @staticmethod
     def to_json(device: Device) -> dict[str, Any]:
@@ -191,8 +192,8 @@ class DeviceService:
             return
         ts = now_ms()
         await self.hub.storage.write([attribute_upsert(device.id, scope, k, v, ts) for k, v in values.items()])
-        await self.hub.bus.fire("attributes_updated", {"device_id": str(device.id), "scope": scope,
-                                                       "values": values, "source": source})
+        await self.hub.bus.fire(AttributesUpdated(device_id=str(device.id), scope=scope,
+                                                  values=values, source=source))
 
     async def delete_attributes(self, device: Device, scope: str, keys: list[str], source: str = "") -> None:
         if scope not in Scope.ALL:
@@ -201,8 +202,8 @@ class DeviceService:
             return
         await self.hub.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
                                       for k in keys])
-        await self.hub.bus.fire("attributes_deleted", {"device_id": str(device.id), "scope": scope,
-                                                       "keys": list(keys), "source": source})
+        await self.hub.bus.fire(AttributesDeleted(device_id=str(device.id), scope=scope,
+                                                  keys=list(keys), source=source))
 
     async def get_attributes(self, device: Device, scope: str, keys: list[str] | None = None) -> list[Attribute]:
         q = Attribute.filter(device_id=device.id, scope=scope)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
+from gridlinks.core.events import ProfileSaved
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.core.storage.paging import Page, page_of
 from gridlinks.core.services.tokens import random_alnum
@@ -97,7 +98,7 @@ class ProfileService:
         except IntegrityError:
             raise Conflict(self._which_duplicate(key)) from None
         self._forget()
-        await self.hub.bus.fire("profile_saved", {"profile_id": str(profile.id), "name": profile.name})
+        await self.hub.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
         return profile
 
     @staticmethod
@@ -126,7 +127,7 @@ class ProfileService:
             raise Conflict(DUPLICATE_KEY if await DeviceProfile.filter(
                 provision_key=profile.provision_key).exclude(id=profile.id).exists() else DUPLICATE_NAME) from None
         self._forget()
-        await self.hub.bus.fire("profile_saved", {"profile_id": str(profile.id), "name": profile.name})
+        await self.hub.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
         return profile
 
     async def get(self, tenant_id: uuid.UUID | None, profile_id: Any) -> DeviceProfile:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest
+from gridlinks.core.events import DeviceProvisioned, ProvisionFailed
 from gridlinks.core.services.credentials import credentials_insert
 from gridlinks.core.services.devices import attribute_upsert
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope
@@ -127,21 +128,22 @@ class ProvisioningService:
             ops.append(credentials_insert(device_id, spec))
             credentials = IssuedCredentials(spec.type, spec.id, spec.value)
         ops.append(attribute_upsert(device_id, Scope.SERVER, PROVISION_STATE, PROVISIONED, insert_only=True))
-        event = {"outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "device_id": str(device_id),
-                 "device_name": device_name, "transport": request.transport, "profile": profile.name,
-                 "credentials_type": credentials.credentials_type}
+        gateway = None
         if request.gateway and plan.existing_device is None:
             # Honoured only where the profile allows gateways; otherwise ignored, as the
             # reference ignores fields it does not know, and the audit row says so.
-            event["gateway"] = "created" if allows_gateways(profile) else "ignored: profile does not allow gateways"
-        ops.append(self.hub.audit.row_op("device_provisioned", event))
+            gateway = "created" if allows_gateways(profile) else "ignored: profile does not allow gateways"
+        event = DeviceProvisioned(outcome="SUCCESS", tenant_id=str(profile.tenant_id), device_id=str(device_id),
+                                  device_name=device_name, transport=request.transport, profile=profile.name,
+                                  credentials_type=credentials.credentials_type, gateway=gateway, audited=True)
+        ops.append(self.hub.audit.row_op(event))
         try:
             await self.hub.storage.write(ops)
         except IntegrityError as exc:
             raise ProvisionRefused(self._integrity_reason(plan, exc)) from None
         except BadRequest as exc:  # a value the schema cannot hold (an over-long name)
             raise ProvisionRefused(str(exc)) from None
-        await self.hub.bus.fire("device_provisioned", event, audited=True)
+        await self.hub.bus.fire(event)
         return {
             "credentialsValue": creds_service.response_value(credentials),
             "credentialsType": credentials.credentials_type,
@@ -161,11 +163,11 @@ class ProvisioningService:
 
     async def _failed(self, request: ProvisionRequest, profile: DeviceProfile | None, reason: str,
                       status: str = "FAILURE") -> None:
-        await self.hub.bus.fire("provision_failed", {
-            "outcome": status, "reason": reason, "transport": request.transport,
-            "tenant_id": str(profile.tenant_id) if profile else None,
-            "device_name": request.device_name or "", "profile": profile.name if profile else None,
-        })
+        await self.hub.bus.fire(ProvisionFailed(
+            outcome=status, reason=reason, transport=request.transport,
+            tenant_id=str(profile.tenant_id) if profile else None,
+            device_name=request.device_name or "", profile=profile.name if profile else None,
+        ))
 
 
 async def is_provisioned(device: Device) -> bool:

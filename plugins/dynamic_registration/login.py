@@ -28,6 +28,8 @@ from gridlinks.core.errors import BadRequest
 from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.services.tokens import secrets_equal
 from gridlinks.core.types import PresentedCredentials, RestrictedSession, SessionChannel
+from gridlinks.plugins.dynamic_registration.events import (DeviceActivated, DevicePasswordIssued, DevicePasswordRefused,
+                                                           RegistrationLoginRefused)
 from gridlinks.plugins.dynamic_registration.products import is_product, switched_on
 from gridlinks.plugins.dynamic_registration.store import NothingToIssue, SecretStore
 from gridlinks.plugins.dynamic_registration.models import STATIC
@@ -119,18 +121,18 @@ class DynamicLogin:
         if outcome is None:
             return await self._refused(login, presented, profile, "device secret does not match")
         if outcome == "activated":
-            await self.hub.bus.fire("device_activated", {**_about(profile, device), "outcome": "SUCCESS",
-                                                         "transport": presented.transport})
+            await self.hub.bus.fire(DeviceActivated(**_about(profile, device), outcome="SUCCESS",
+                                                    transport=presented.transport))
         return device
 
     async def _refused(self, login: Login, presented: PresentedCredentials, profile: DeviceProfile | None,
                        reason: str) -> None:
         log.info("dynamic registration login %s|%s|%s refused: %s", login.product_sn, login.device_sn,
                  login.authmode, reason)
-        await self.hub.bus.fire("registration_login_refused", {
-            "outcome": "FAILURE", "reason": reason, "authmode": int(login.authmode), "transport": presented.transport,
-            "device_name": login.device_sn, "tenant_id": str(profile.tenant_id) if profile else None,
-            "profile": profile.name if profile else None})
+        await self.hub.bus.fire(RegistrationLoginRefused(
+            outcome="FAILURE", reason=reason, authmode=int(login.authmode), transport=presented.transport,
+            device_name=login.device_sn, tenant_id=str(profile.tenant_id) if profile else None,
+            profile=profile.name if profile else None))
         return None
 
     # -- authmode 2: the password request -------------------------------------------------
@@ -165,14 +167,14 @@ class DynamicLogin:
             except NothingToIssue as exc:
                 refusal = RetCode.STATIC_ONLY if exc.mode == STATIC else RetCode.ACTIVATED
             else:
-                await self.hub.bus.fire("device_password_issued", {
-                    **_about(profile, device), "outcome": "SUCCESS", "transport": transport, "resent": issued.resent})
+                await self.hub.bus.fire(DevicePasswordIssued(
+                    **_about(profile, device), outcome="SUCCESS", transport=transport, resent=issued.resent))
                 return {"RetCode": RetCode.OK, "RequestID": request_id, "Password": issued.secret}
         code, message = refusal
-        await self.hub.bus.fire("device_password_refused", {
-            "outcome": "FAILURE", "reason": message, "ret_code": code, "transport": transport,
-            "device_name": login.device_sn, "device_id": str(device.id) if device else None,
-            "tenant_id": str(profile.tenant_id) if profile else None, "profile": profile.name if profile else None})
+        await self.hub.bus.fire(DevicePasswordRefused(
+            outcome="FAILURE", reason=message, ret_code=code, transport=transport,
+            device_name=login.device_sn, device_id=str(device.id) if device else None,
+            tenant_id=str(profile.tenant_id) if profile else None, profile=profile.name if profile else None))
         return {"RetCode": code, "RequestID": request_id, "Message": message}
 
 

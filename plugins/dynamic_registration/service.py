@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.bus import CREDENTIALS_REVOKED
+from gridlinks.core.events import CredentialsRevoked
 from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.types import PresentedCredentials, ProvisionRefused, ProvisionRequest, RestrictedSession
 from gridlinks.plugins.dynamic_registration import products
+from gridlinks.plugins.dynamic_registration.events import (DeviceRegistrationReset, DeviceSecretSet,
+                                                           DynamicRegistrationSwitched)
 from gridlinks.plugins.dynamic_registration.login import DynamicLogin
 from gridlinks.plugins.dynamic_registration.store import SecretStore
 
@@ -50,9 +52,9 @@ class DynamicRegistration:
 
     async def switch(self, profile: DeviceProfile, on: bool, actor: str) -> DeviceProfile:
         profile = await products.switch(self.hub, profile, on)
-        await self.hub.bus.fire("dynamic_registration_switched", {
-            "outcome": "SUCCESS", "tenant_id": str(profile.tenant_id), "profile": profile.name, "on": on,
-            "actor": actor})
+        await self.hub.bus.fire(DynamicRegistrationSwitched(
+            outcome="SUCCESS", tenant_id=str(profile.tenant_id), profile=profile.name, on=on,
+            actor=actor))
         return profile
 
     async def device(self, device: Device) -> dict[str, Any]:
@@ -68,17 +70,18 @@ class DynamicRegistration:
         """Static registration: the device logs in with authmode 1 and this secret
         (generated when None); returned once, never readable again."""
         secret = await self.store.set_static(device, secret)
-        await self._fire_admin("device_secret_set", device, actor)
+        await self._fire_admin(DeviceSecretSet, device, actor)
         return secret
 
     async def reset(self, device: Device, actor: str) -> bool:
         """Forget the device's secret (dynamic or static): it may register again."""
         existed = await self.store.reset(device)
-        await self._fire_admin("device_registration_reset", device, actor)
+        await self._fire_admin(DeviceRegistrationReset, device, actor)
         return existed
 
-    async def _fire_admin(self, event: str, device: Device, actor: str) -> None:
-        await self.hub.bus.fire(event, {"outcome": "SUCCESS", "tenant_id": str(device.tenant_id),
-                                        "device_id": str(device.id), "device_name": device.name, "actor": actor})
+    async def _fire_admin(self, event: type[DeviceSecretSet | DeviceRegistrationReset], device: Device,
+                          actor: str) -> None:
+        await self.hub.bus.fire(event(outcome="SUCCESS", tenant_id=str(device.tenant_id),
+                                      device_id=str(device.id), device_name=device.name, actor=actor))
         # Sessions opened with the old secret end now, not at their next reconnect.
-        await self.hub.bus.fire(CREDENTIALS_REVOKED, {"device_id": str(device.id)})
+        await self.hub.bus.fire(CredentialsRevoked(device_id=str(device.id)))

@@ -17,13 +17,12 @@ from typing import Any, Callable
 
 from aiocoap import Code, Message
 
+from gridlinks.core.events import AttributesDeleted, AttributesUpdated
 from gridlinks.core.storage.models import Scope
 from gridlinks.plugins.transport_coap.routes import json_response
 
 log = logging.getLogger(__name__)
 
-EVENT = "attributes_updated"
-DELETED_EVENT = "attributes_deleted"
 # How many loop turns stop() waits for observation pipes to send their last message.
 _DRAIN_TURNS = 50
 
@@ -36,8 +35,10 @@ class AttributeObservers:
         self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
-        self._unsubscribe = [self.hub.bus.listen(EVENT, self._on_attributes_updated),
-                             self.hub.bus.listen(DELETED_EVENT, self._on_attributes_deleted)]
+        # Observers: the device's notification never holds up the answer to whoever
+        # changed the attribute (the bus keeps each device's notifications in order).
+        self._unsubscribe = [self.hub.bus.listen(AttributesUpdated, self._on_attributes_updated, blocking=False),
+                             self.hub.bus.listen(AttributesDeleted, self._on_attributes_deleted, blocking=False)]
 
     async def stop(self) -> None:
         """End every observation with 5.03 (the reference's answer when it closes a
@@ -77,15 +78,15 @@ class AttributeObservers:
             return len(self._by_device.get(str(device_id), ()))
         return sum(len(v) for v in self._by_device.values())
 
-    def _on_attributes_updated(self, event) -> None:
-        self._notify(event, event.data.get("values") or {})
+    def _on_attributes_updated(self, event: AttributesUpdated) -> None:
+        self._notify(event, event.values or {})
 
-    def _on_attributes_deleted(self, event) -> None:
+    def _on_attributes_deleted(self, event: AttributesDeleted) -> None:
         """The reference's notification for removed shared attributes: ``{"deleted": [keys]}``."""
-        self._notify(event, {"deleted": list(event.data.get("keys") or [])})
+        self._notify(event, {"deleted": list(event.keys or [])})
 
-    def _notify(self, event, payload: dict[str, Any]) -> None:
-        if event.data.get("scope") != Scope.SHARED:
+    def _notify(self, event: AttributesUpdated | AttributesDeleted, payload: dict[str, Any]) -> None:
+        if event.scope != Scope.SHARED:
             return
-        for observation in list(self._by_device.get(str(event.data.get("device_id")), ())):
+        for observation in list(self._by_device.get(str(event.device_id), ())):
             observation.trigger(json_response(payload))

@@ -19,8 +19,9 @@ import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from gridlinks.core.bus import CREDENTIALS_REVOKED
 from gridlinks.core.errors import HubError
+from gridlinks.core.events import (AttributesDeleted, AttributesUpdated, CredentialsRevoked, DeviceConnected,
+                                   DeviceDeleted)
 from gridlinks.core.storage.models import Device, Scope
 from gridlinks.core.types import PresentedCredentials, RestrictedSession
 from gridlinks.plugins.transport_mqtt.device_topics import ATTRIBUTES, DevicePolicy
@@ -28,7 +29,6 @@ from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT, is_provisio
 from gridlinks.plugins.transport_mqtt.sessions import ADMINISTRATIVE_ACTION, NOT_AUTHORIZED, PACKET_TOO_LARGE, Connection, RestrictedPolicy
 
 if TYPE_CHECKING:
-    from gridlinks.core.bus import Event
     from gridlinks.core.hub import Hub
     from gridlinks.plugins.transport_mqtt.settings import MqttSettings
 
@@ -43,10 +43,13 @@ class MqttGate:
         self._unlisten: list = []
 
     def attach(self) -> None:
-        self._unlisten = [self.hub.bus.listen("attributes_updated", self._push_shared_attributes),
-                          self.hub.bus.listen("attributes_deleted", self._push_shared_attributes),
-                          self.hub.bus.listen("device_deleted", self._end_device_sessions),
-                          self.hub.bus.listen(CREDENTIALS_REVOKED, self._end_device_sessions)]
+        # Pushes are observers: the admin's answer does not wait for a device's PUBACK
+        # (the bus keeps each device's pushes in order). Ending sessions blocks: once a
+        # device is deleted or its credentials reset, its old session is gone.
+        self._unlisten = [self.hub.bus.listen(AttributesUpdated, self._push_shared_attributes, blocking=False),
+                          self.hub.bus.listen(AttributesDeleted, self._push_shared_attributes, blocking=False),
+                          self.hub.bus.listen(DeviceDeleted, self._end_device_sessions),
+                          self.hub.bus.listen(CredentialsRevoked, self._end_device_sessions)]
 
     def detach(self) -> None:
         for unlisten in self._unlisten:
@@ -70,8 +73,8 @@ class MqttGate:
         elif isinstance(result, Device):
             conn.policy = DevicePolicy(self.hub, result)
             self.by_device[str(result.id)].add(conn)
-            await self.hub.bus.fire("device_connected", {"device_id": str(result.id), "device_name": result.name,
-                                                         "transport": TRANSPORT})
+            await self.hub.bus.fire(DeviceConnected(device_id=str(result.id), device_name=result.name,
+                                                    transport=TRANSPORT))
         else:
             log.info("MQTT login refused from %s (%s)", conn.describe(),
                      "certificate" if leaf else "user name" if conn.username else "no credentials")
@@ -103,25 +106,25 @@ class MqttGate:
 
     # -- pushes ------------------------------------------------------------------------
 
-    async def _push_shared_attributes(self, event: "Event") -> None:
+    async def _push_shared_attributes(self, event: AttributesUpdated | AttributesDeleted) -> None:
         """Changed shared attributes as ``{"key": value}``, removed ones as the
         reference's ``{"deleted": [keys]}``, to the device's subscribed sessions."""
-        if event.data.get("scope") != Scope.SHARED:
+        if event.scope != Scope.SHARED:
             return
-        if event.type == "attributes_deleted":
-            payload = json.dumps({"deleted": list(event.data.get("keys") or [])}).encode()
+        if isinstance(event, AttributesDeleted):
+            payload = json.dumps({"deleted": list(event.keys or [])}).encode()
         else:
-            payload = json.dumps(event.data.get("values") or {}).encode()
-        for conn in list(self.by_device.get(str(event.data.get("device_id")), ())):
+            payload = json.dumps(event.values or {}).encode()
+        for conn in list(self.by_device.get(str(event.device_id), ())):
             qos = conn.subscription_qos(ATTRIBUTES)
             if qos is not None:
                 await _end_on_error(conn, conn.send(ATTRIBUTES, payload, qos))
 
-    async def _end_device_sessions(self, event: "Event") -> None:
+    async def _end_device_sessions(self, event: DeviceDeleted | CredentialsRevoked) -> None:
         """A deleted device, or one whose credentials were reset, loses its open sessions:
         it must log in again with whatever credentials are valid now."""
-        for conn in list(self.by_device.get(str(event.data.get("device_id")), ())):
-            conn.close(event.type.replace("_", " "), ADMINISTRATIVE_ACTION)
+        for conn in list(self.by_device.get(str(event.device_id), ())):
+            conn.close(event.name.replace("_", " "), ADMINISTRATIVE_ACTION)
 
 
 async def _end_on_error(conn: Connection, work) -> None:

@@ -24,17 +24,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL, crypto
 
+from gridlinks.core.events import CredentialsIssued, DeviceCreated, DeviceProvisioned, ProfileSaved
 from gridlinks.core.storage.models import DeviceCredentials, DeviceProfile
 
 if TYPE_CHECKING:
-    from gridlinks.core.bus import Event
     from gridlinks.core.hub import Hub
 
 log = logging.getLogger(__name__)
 
 X509_CERTIFICATE = "X509_CERTIFICATE"
 X509_CERTIFICATE_CHAIN = "X509_CERTIFICATE_CHAIN"
-_DEVICE_EVENTS = ("device_provisioned", "device_created", "credentials_issued")
+_DEVICE_EVENTS = (DeviceProvisioned, DeviceCreated, CredentialsIssued)
 
 
 def _pem_certificates_der(text: str) -> list[bytes]:
@@ -81,22 +81,22 @@ class TrustStore:
 
     def attach(self) -> None:
         self._unlisten = [self.hub.bus.listen(e, self._device_changed) for e in _DEVICE_EVENTS]
-        self._unlisten.append(self.hub.bus.listen("profile_saved", self._profile_saved))
+        self._unlisten.append(self.hub.bus.listen(ProfileSaved, self._profile_saved))
 
     def detach(self) -> None:
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten = []
 
-    async def _device_changed(self, event: "Event") -> None:
-        device_id = event.data.get("device_id")
-        if device_id is None or event.data.get("credentials_type", X509_CERTIFICATE) != X509_CERTIFICATE:
+    async def _device_changed(self, event: DeviceProvisioned | DeviceCreated | CredentialsIssued) -> None:
+        device_id = event.device_id
+        if device_id is None or getattr(event, "credentials_type", X509_CERTIFICATE) != X509_CERTIFICATE:
             return
         row = await DeviceCredentials.get_or_none(device_id=device_id, credentials_type=X509_CERTIFICATE)
         if row is not None and row.credentials_value:
             self._add([base64.b64decode(row.credentials_value)])
 
-    async def _profile_saved(self, event: "Event") -> None:
-        profile = await DeviceProfile.get_or_none(id=event.data.get("profile_id"))
+    async def _profile_saved(self, event: ProfileSaved) -> None:
+        profile = await DeviceProfile.get_or_none(id=event.profile_id)
         if profile is not None and profile.provision_type == X509_CERTIFICATE_CHAIN:
             self._add(_pem_certificates_der(profile.provision_secret or ""))

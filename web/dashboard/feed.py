@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from gridlinks.core.bus import MATCH_ALL, Event
+from gridlinks.core.events import Event
 from gridlinks.web.dashboard.render import state
 from gridlinks.web.dashboard.state import WHO
 
@@ -28,10 +29,11 @@ _FIELDS = ("outcome", "device_name", "device_id", "transport", "reason", "actor"
 _QUIET = {"telemetry_saved", "attributes_updated", "hub_started"}
 
 
-def feed_item(event: Event) -> dict[str, Any]:
-    item = {"type": event.type, "ts": event.time_ms}
+def feed_item(kind: str, ts: int, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page shows of one event (or audit row): its name, time and a few fields."""
+    item: dict[str, Any] = {"type": kind, "ts": ts}
     for key in _FIELDS:
-        value = event.data.get(key)
+        value = data.get(key)
         if value is not None:
             item[key] = str(value)
     return item
@@ -49,13 +51,13 @@ async def events(request: web.Request) -> web.StreamResponse:
     queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
 
     def on_event(event: Event) -> None:
-        if event.type not in _QUIET and str(event.data.get("tenant_id")) == tenant:
-            _put(queue, feed_item(event))
+        if event.name not in _QUIET and str(getattr(event, "tenant_id", None)) == tenant:
+            _put(queue, feed_item(event.name, event.time_ms, event.data()))
 
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    unsubscribe = st.hub.bus.listen(MATCH_ALL, on_event)
+    unsubscribe = st.hub.bus.listen(Event, on_event, blocking=False)
     stopping = asyncio.ensure_future(st.stopping.wait())
     loop = asyncio.get_running_loop()
     try:

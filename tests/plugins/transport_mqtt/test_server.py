@@ -435,3 +435,27 @@ def fuzz_hub(tmp_path_factory):
     finally:
         loop.run_until_complete(stop_hub(running))
         loop.close()
+
+
+# -- pushes are bus observers -----------------------------------------------------------------
+
+async def test_a_device_that_never_acknowledges_pushes_does_not_hold_up_the_admin(hub):
+    """Shared-attribute pushes observe the bus (``blocking=False``): a device whose MQTT 5
+    Receive Maximum of 1 is used up by an unacknowledged push does not stop the admin's
+    next attribute change from being answered (it hung before); once the device
+    acknowledges, it gets every push, in the order the changes were made."""
+    token, device_id = await device(hub, "slow-acker")
+    client, _ = await MqttWire.connect(hub.mqtt_port, username=token, level=5, props={"receive_maximum": 1})
+    client.auto_ack = False
+    assert await client.subscribe("v1/devices/me/attributes", qos=1) == 1
+    url = f"/api/plugins/telemetry/DEVICE/{device_id}/attributes/SHARED_SCOPE"
+    for n in range(5):
+        status, _ = await asyncio.wait_for(hub.admin("POST", url, {"n": n}), 30)
+        assert status == 200
+    topic, payload, qos, _ = await client.message()
+    assert (topic, json.loads(payload), qos) == ("v1/devices/me/attributes", {"n": 0}, 1)
+    client.auto_ack = True
+    client.writer.write(packet(PUBACK, 0, b"\x00\x01"))  # the hub's first packet id in a session is 1
+    received = [json.loads((await client.message())[1])["n"] for _ in range(4)]
+    assert received == [1, 2, 3, 4]
+    await client.close()
