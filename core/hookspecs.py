@@ -76,3 +76,11 @@ def register_dashboard_pages(hub: "Hub", register: Callable[[Any], None]) -> Non
 def hub_started(hub: "Hub") -> None:
     """Everything is listening; a plugin may start background work here (synchronous:
     schedule tasks with ``hub.create_task``)."""
+
+
+@hookspec
+def register_tls_trust(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add TLS trust providers (see :class:`gridlinks.core.types.TlsTrust`): the client
+    certificates and anchors a TLS listener accepts, and how it learns they changed. The
+    transport owns the TLS mechanics; the plugin that owns a credential type decides what
+    is trusted. Called by each TLS transport when it starts."""
