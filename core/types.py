@@ -186,6 +186,7 @@ class ProfileSettings(BaseModel):
 class KeyAndSecret(ProfileSettings):
     """Settings of every strategy whose devices send the profile's key and secret."""
 
+    model_config = ConfigDict(title="Key and secret")
     provision_key: str = Field("", alias=PROVISION_KEY, title="Provision key",
                                description="Empty: 20 random characters are generated.",
                                json_schema_extra={"form": "key", "mono": True})

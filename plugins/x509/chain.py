@@ -32,7 +32,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from gridlinks.core import hookimpl
 from gridlinks.core.errors import BadRequest
@@ -53,6 +53,8 @@ DEFAULT_PATTERN = "(.*)"
 
 class ChainSettings(ProfileSettings):
     """What an X509_CERTIFICATE_CHAIN profile holds (the REST profile's provisionConfiguration)."""
+
+    model_config = ConfigDict(title="X.509 certificate chain")
 
     certificate: str = Field("", alias=PROVISION_SECRET, title="CA or intermediate certificate (PEM)",
                              description="The profile key becomes this certificate's SHA3-256 hash.",
