@@ -47,12 +47,17 @@ class MqttTransport:
         await loop.run_in_executor(None, ensure_server_certificate, self.cert_file, self.key_file)
         providers: list = []
         self.hub.pm.hook.register_tls_trust(hub=self.hub, register=providers.append)
-        self.trust = TrustedContexts(functools.partial(server_context, self.cert_file, self.key_file), providers)
-        await self.trust.start()
+        trust = self.trust = TrustedContexts(functools.partial(server_context, self.cert_file, self.key_file),
+                                             providers)
+        try:
+            await trust.start()
+        except BaseException:
+            await self.stop()
+            raise
         self.gate = MqttGate(self.hub, self.settings)
         self.gate.attach()
         s = self.settings
-        self.server = MqttServer(self.gate, s, self.hub.settings.bind, lambda: self.trust.context)
+        self.server = MqttServer(self.gate, s, self.hub.settings.bind, lambda: trust.context)
         try:
             await self.server.start()
         except OSError as exc:
