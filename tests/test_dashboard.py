@@ -434,3 +434,20 @@ async def test_a_plugin_strategy_gets_its_settings_in_the_form(tmp_path):
     finally:
         await admin.close()
         await stop_hub(running)
+
+
+async def test_profile_form_refuses_bad_settings_in_its_own_terms(running, admin, no_tracebacks):
+    bad = [
+        {"provision_type": "X509_CERTIFICATE_CHAIN", "certificate": "not a certificate"},
+        {"provision_type": "X509_CERTIFICATE_CHAIN", "certificate": "-----BEGIN CERTIFICATE-----\n\x00\xff"},
+        {"provision_type": "X509_CERTIFICATE_CHAIN", "certificate": "", "regex": "([unclosed"},
+        {"provision_type": "NO_SUCH_STRATEGY", "allow_gateways": "on"},
+        {"provision_type": "ALLOW_CREATE_NEW_DEVICES", "allow_gateways": "maybe"},
+    ]
+    for i, fields in enumerate(bad):
+        status, html, _ = await admin.post("/ui/profiles/new", {"name": f"bad-{i}", **fields})
+        assert status in (303, 400), (fields, status)
+        if status == 400:
+            assert 'role="alert"' in html
+    profile = await DeviceProfile.get_or_none(name="bad-4")
+    assert profile is None or profile.provision_config == {}  # "maybe" is not a yes
