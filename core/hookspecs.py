@@ -76,3 +76,19 @@ def register_dashboard_pages(hub: "Hub", register: Callable[[Any], None]) -> Non
 def hub_started(hub: "Hub") -> None:
     """Everything is listening; a plugin may start background work here (synchronous:
     schedule tasks with ``hub.create_task``)."""
+
+
+@hookspec
+def register_tls_trust(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add TLS trust providers (see :class:`gridlinks.core.types.TlsTrust`): the client
+    certificates and anchors a TLS listener accepts, and how it learns they changed. The
+    transport owns the TLS mechanics; the plugin that owns a credential type decides what
+    is trusted. Called by each TLS transport when it starts."""
+
+
+@hookspec
+def register_profile_settings(hub: "Hub", register: Callable[[Any], None]) -> None:
+    """Add device-profile settings a plugin reads whatever the strategy (a
+    :class:`gridlinks.core.types.ProfileSettings` model, e.g. dynamic registration's
+    switch); forms such as the dashboard's profile page are drawn from them. A strategy's
+    own settings are its ``config_model``."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from gridlinks.core.storage.models import Device, DeviceCredentials, DeviceProfile
@@ -108,7 +110,10 @@ class ProvisionRefused(Exception):
 
 
 @runtime_checkable
-class CredentialType(Protocol):
+class CredentialIssuer(Protocol):
+    """The issuing side of a credential type: what a provision request may ask for, and
+    how stored credentials are shown in the response."""
+
     name: str
 
     async def from_request(self, request: ProvisionRequest) -> CredentialSpec:
@@ -117,13 +122,84 @@ class CredentialType(Protocol):
     def response_value(self, credentials: "DeviceCredentials") -> Any:
         """The ``credentialsValue`` a provision response carries for stored credentials."""
 
+
+@runtime_checkable
+class CredentialAuthenticator(Protocol):
+    """The authenticating side: which device (if any) a connecting client's credentials
+    log in as."""
+
+    name: str
+
     async def authenticate(self, presented: PresentedCredentials) -> "Device | RestrictedSession | None":
         """The device these presented credentials belong to, or ``None`` if not this type's
         (or a :class:`RestrictedSession` for a login that opens only its own topics)."""
 
 
 @runtime_checkable
+class CredentialType(CredentialIssuer, CredentialAuthenticator, Protocol):
+    """What ``register_credential_types`` registers: both sides under one name (build
+    one from two small objects with :class:`CredentialPair`)."""
+
+
+@dataclass(frozen=True)
+class CredentialPair:
+    """A credential type made of an issuer and an authenticator kept apart, so the code
+    that creates credentials and the code that lets devices in can change separately."""
+
+    issuer: CredentialIssuer
+    authenticator: CredentialAuthenticator
+
+    @property
+    def name(self) -> str:
+        return self.issuer.name
+
+    async def from_request(self, request: ProvisionRequest) -> CredentialSpec:
+        return await self.issuer.from_request(request)
+
+    def response_value(self, credentials: "DeviceCredentials") -> Any:
+        return self.issuer.response_value(credentials)
+
+    async def authenticate(self, presented: PresentedCredentials) -> "Device | RestrictedSession | None":
+        return await self.authenticator.authenticate(presented)
+
+
+# provisionConfiguration members that are the profile's own key and secret columns.
+PROVISION_KEY = "provisionDeviceKey"
+PROVISION_SECRET = "provisionDeviceSecret"
+
+
+class ProfileSettings(BaseModel):
+    """The settings a strategy (its ``config_model``) or a plugin (``register_profile_settings``)
+    reads from a device profile, declared once so forms can be drawn from them.
+
+    Each field's alias is its ``provisionConfiguration`` member (``provisionDeviceKey`` and
+    ``provisionDeviceSecret`` are the profile's key and secret); ``title`` is the label,
+    ``description`` the hint, the default what a new profile shows. ``json_schema_extra``
+    may say ``form`` (the HTML input name), ``textarea`` or ``mono`` (how it is drawn).
+    ``title`` on the class names the group; ``credential_labels`` (key/secret labels
+    shown while the model's first boolean field is on) lets a plugin rename them."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    credential_labels: ClassVar[dict[str, str]] = {}
+
+
+class KeyAndSecret(ProfileSettings):
+    """Settings of every strategy whose devices send the profile's key and secret."""
+
+    model_config = ConfigDict(title="Key and secret")
+    provision_key: str = Field("", alias=PROVISION_KEY, title="Provision key",
+                               description="Empty: 20 random characters are generated.",
+                               json_schema_extra={"form": "key", "mono": True})
+    provision_secret: str = Field("", alias=PROVISION_SECRET, title="Provision secret",
+                                  description="Empty: generated (or kept, when editing).",
+                                  json_schema_extra={"form": "secret", "mono": True})
+
+
+@runtime_checkable
 class ProvisionStrategy(Protocol):
+    """``config_model`` (a :class:`ProfileSettings` subclass, optional) declares the
+    profile settings it reads; a strategy with ``derive_key(secret)`` computes the key."""
+
     name: str
 
     async def plan(self, request: ProvisionRequest, profile: "DeviceProfile") -> ProvisionPlan:
@@ -190,3 +266,32 @@ class ClaimStore(Protocol):
 
     async def incr(self, key: str, ttl_s: float) -> int:
         """Add one to the counter at ``key`` and return it; a new counter lives ``ttl_s``."""
+
+
+@dataclass(frozen=True)
+class TrustChange:
+    """What a :class:`TlsTrust` provider tells the TLS listener: certificates (DER) to
+    trust from now on, or ``rebuild`` when some may no longer be trusted (a device
+    deleted, a certificate rotated, a profile's anchor replaced): the listener then asks
+    every provider for its full set again and stops trusting the rest."""
+
+    added: tuple[bytes, ...] = ()
+    rebuild: bool = False
+
+
+TrustListener = Callable[[TrustChange], Awaitable[None]]
+
+
+@runtime_checkable
+class TlsTrust(Protocol):
+    """Which client certificates a TLS listener lets through the handshake. Passing the
+    handshake only gets a client as far as authentication (its credential type looks
+    the certificate up again), so a provider lists candidates, not logins."""
+
+    name: str
+
+    async def certificates(self) -> list[bytes]:
+        """Every certificate (DER) to trust now: device certificates, CA or intermediate anchors."""
+
+    def subscribe(self, changed: TrustListener) -> Callable[[], None]:
+        """Call ``changed`` whenever the set changes; returns the callable that unsubscribes."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from gridlinks.core import hookimpl
 from gridlinks.core.services.tokens import secrets_equal
-from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import CredentialPair, CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
 
 NAME = "MQTT_BASIC"
 MAX_LENGTH = 200
@@ -21,11 +21,10 @@ def identity(client_id: str | None, username: str | None) -> str:
     return "mqtt:" + json.dumps([client_id or "", username or ""], separators=(",", ":"))
 
 
-class MqttBasicCredentials:
-    name = NAME
+class MqttBasicIssuer:
+    """Issues: the client id / user name / password a request asks for."""
 
-    def __init__(self, hub):
-        self.hub = hub
+    name = NAME
 
     async def from_request(self, request: ProvisionRequest) -> CredentialSpec:
         f = request.fields
@@ -44,6 +43,15 @@ class MqttBasicCredentials:
         stored = json.loads(credentials.credentials_value or "{}")
         return {"clientId": stored.get("clientId"), "userName": stored.get("userName"),
                 "password": stored.get("password")}
+
+
+class MqttBasicAuthenticator:
+    """Authenticates: the device an MQTT CONNECT's client id / user name / password belong to."""
+
+    name = NAME
+
+    def __init__(self, hub):
+        self.hub = hub
 
     async def authenticate(self, presented: PresentedCredentials):
         client_id, username = presented.client_id or "", presented.username or ""
@@ -68,4 +76,4 @@ class MqttBasicCredentials:
 
 @hookimpl
 def register_credential_types(hub, register):
-    register(MqttBasicCredentials(hub))
+    register(CredentialPair(MqttBasicIssuer(), MqttBasicAuthenticator(hub)))

@@ -8,18 +8,17 @@ from typing import Any
 
 from gridlinks.core import hookimpl
 from gridlinks.core.services.tokens import random_alnum
-from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import CredentialPair, CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
 
 NAME = "ACCESS_TOKEN"
 # A token travels in URL paths and MQTT user names: no separators, no whitespace.
 _VALID = re.compile(r"^[A-Za-z0-9._~\-]{1,255}$")
 
 
-class AccessTokenCredentials:
-    name = NAME
+class AccessTokenIssuer:
+    """Issues: the token a request asks for, or a generated one."""
 
-    def __init__(self, hub):
-        self.hub = hub
+    name = NAME
 
     async def from_request(self, request: ProvisionRequest) -> CredentialSpec:
         token = request.fields.get("token")
@@ -32,6 +31,15 @@ class AccessTokenCredentials:
     def response_value(self, credentials) -> Any:
         return credentials.credentials_id
 
+
+class AccessTokenAuthenticator:
+    """Authenticates: the device whose token was presented."""
+
+    name = NAME
+
+    def __init__(self, hub):
+        self.hub = hub
+
     async def authenticate(self, presented: PresentedCredentials):
         if not presented.token or not _VALID.match(presented.token):
             return None
@@ -41,4 +49,4 @@ class AccessTokenCredentials:
 
 @hookimpl
 def register_credential_types(hub, register):
-    register(AccessTokenCredentials(hub))
+    register(CredentialPair(AccessTokenIssuer(), AccessTokenAuthenticator(hub)))

@@ -6,12 +6,26 @@ this name already exists")."""
 
 from __future__ import annotations
 
+from pydantic import ConfigDict, Field
+
 from gridlinks.core import hookimpl
-from gridlinks.core.types import ProvisionPlan
+from gridlinks.core.types import KeyAndSecret, ProvisionPlan
+
+
+class AllowCreateSettings(KeyAndSecret):
+    """The key and secret, and whether a request may create a gateway (``"gateway": true``)."""
+
+    model_config = ConfigDict(title="Gateways")
+
+    allow_gateways: bool = Field(False, alias="allowGateways", title="Devices may provision themselves as gateways",
+                                 description="Honours \"gateway\": true in a provision request; a gateway may "
+                                             "register claim info for the devices bound to it.",
+                                 json_schema_extra={"form": "allow_gateways"})
 
 
 class AllowCreateStrategy:
     name = "ALLOW_CREATE_NEW_DEVICES"
+    config_model = AllowCreateSettings
 
     async def plan(self, request, profile):
         return ProvisionPlan(new_device_name=(request.device_name or "").strip() or None)

@@ -7,11 +7,12 @@ from __future__ import annotations
 from gridlinks.core import hookimpl
 from gridlinks.core.storage.models import Device
 from gridlinks.core.services.provisioning import is_provisioned
-from gridlinks.core.types import ProvisionPlan, ProvisionRefused
+from gridlinks.core.types import KeyAndSecret, ProvisionPlan, ProvisionRefused
 
 
 class CheckPreProvisionedStrategy:
     name = "CHECK_PRE_PROVISIONED_DEVICES"
+    config_model = KeyAndSecret
 
     async def plan(self, request, profile):
         name = (request.device_name or "").strip()

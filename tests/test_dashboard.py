@@ -337,3 +337,118 @@ async def test_plugins_add_pages_and_menu_entries(tmp_path):
             await customer.close()
     finally:
         await stop_hub(running)
+
+
+# -- the profile form is drawn from the strategies' and plugins' settings models ----------
+
+def fieldset(html: str, legend: str) -> str:
+    """The <fieldset> whose legend is ``legend`` (with its opening tag)."""
+    start = html.rindex("<fieldset", 0, html.index(f"<legend>{legend}</legend>"))
+    return html[start:html.index("</fieldset>", start)]
+
+
+async def test_profile_form_is_drawn_from_the_settings_models(running, admin):
+    status, html, _ = await admin.get("/ui/profiles/new")
+    assert status == 200
+    chain = fieldset(html, "X.509 certificate chain")
+    assert 'data-strategy="X509_CERTIFICATE_CHAIN"' in chain
+    assert 'name="certificate"' in chain and "CA or intermediate certificate (PEM)" in chain
+    assert 'name="regex"' in chain and 'value="(.*)"' in chain and "Certificate CN pattern" in chain
+    assert 'name="allow_create_x509" checked' in chain  # the model's default
+    keys = fieldset(html, "Key and secret")
+    assert set(keys.split('data-strategy="')[1].split('"')[0].split()) == {
+        "DISABLED", "ALLOW_CREATE_NEW_DEVICES", "CHECK_PRE_PROVISIONED_DEVICES"}
+    assert html.count('name="key"') == 1 and html.count('name="secret"') == 1  # shared fields drawn once
+    gateways = fieldset(html, "Gateways")
+    assert 'data-strategy="ALLOW_CREATE_NEW_DEVICES"' in gateways and 'name="allow_gateways"' in gateways
+    assert "checked" not in gateways
+    dynamic = fieldset(html, "Dynamic registration (“one type, one secret”)")
+    assert "data-strategy" not in dynamic and 'name="dynamic_registration"' in dynamic
+
+
+async def test_chain_and_gateway_profiles_through_the_form(running, admin, tmp_path):
+    from tests.plugins.x509.certs import Cert
+    ca = Cert(tmp_path, "Form CA", ca=True)
+    status, _, response = await admin.post("/ui/profiles/new", {
+        "name": "Chain", "provision_type": "X509_CERTIFICATE_CHAIN", "certificate": ca.pem,
+        "regex": r"^unit-(\d+)$", "key": "ignored", "secret": "ignored"})
+    assert status == 303
+    profile = await DeviceProfile.get(name="Chain")
+    assert profile.provision_secret == ca.pem.strip() and len(profile.provision_key) == 64
+    assert profile.provision_config == {"certificateRegExPattern": r"^unit-(\d+)$",
+                                        "allowCreateNewDevicesByX509Certificate": False}
+    status, html, _ = await admin.get(response.headers["Location"])
+    assert "Regenerate key and secret" not in html and 'id="profile-secret"' not in html
+    assert ca.pem.strip().splitlines()[1] in fieldset(html, "X.509 certificate chain")
+    assert 'value="^unit-(\\d+)$"' in html or "^unit-(\\d+)$" in html
+
+    status, _, response = await admin.post("/ui/profiles/new", {
+        "name": "Gateways", "provision_type": "ALLOW_CREATE_NEW_DEVICES", "allow_gateways": "on"})
+    profile = await DeviceProfile.get(name="Gateways")
+    assert profile.provision_config == {"allowGateways": True}
+    status, html, _ = await admin.get(response.headers["Location"])
+    assert 'name="allow_gateways" checked' in fieldset(html, "Gateways")
+
+
+class SiteSettings:
+    """A third-party strategy with settings of its own: the form draws and saves them
+    although the dashboard has never heard of them."""
+
+    @hookimpl
+    def register_provision_strategies(self, hub, register):
+        from pydantic import ConfigDict, Field
+
+        from gridlinks.core.types import KeyAndSecret, ProvisionPlan
+
+        class SiteModel(KeyAndSecret):
+            model_config = ConfigDict(title="Site rules")
+            site: str = Field("hall-a", alias="siteName", title="Site name", description="Where devices stand.")
+            strict: bool = Field(False, alias="strictSite", title="Refuse other sites")
+
+        class SiteStrategy:
+            name = "SITE_ONLY"
+            config_model = SiteModel
+
+            async def plan(self, request, profile):
+                return ProvisionPlan(new_device_name=request.device_name)
+
+        register(SiteStrategy())
+
+
+async def test_a_plugin_strategy_gets_its_settings_in_the_form(tmp_path):
+    config = hub_config(tmp_path / "data", plugins=[*DEFAULT_PLUGINS, "site_settings"])
+    running = await start_hub(config, extra_plugins={"site_settings": SiteSettings()})
+    admin = DashboardClient(running.base_url)
+    try:
+        assert await admin.login(ADMIN_EMAIL, ADMIN_PASSWORD) == 200
+        status, html, _ = await admin.get("/ui/profiles/new")
+        site = fieldset(html, "Site rules")
+        assert 'data-strategy="SITE_ONLY"' in site and "Site name" in site and 'value="hall-a"' in site
+        assert "Where devices stand." in site and 'name="strictSite"' in site
+        assert "SITE_ONLY" in fieldset(html, "Key and secret")
+        status, _, _ = await admin.post("/ui/profiles/new", {"name": "Site", "provision_type": "SITE_ONLY",
+                                                             "siteName": "hall-b", "strictSite": "on"})
+        assert status == 303
+        profile = await DeviceProfile.get(name="Site")
+        assert profile.provision_config == {"siteName": "hall-b", "strictSite": True}
+        assert len(profile.provision_key) == 20
+    finally:
+        await admin.close()
+        await stop_hub(running)
+
+
+async def test_profile_form_refuses_bad_settings_in_its_own_terms(running, admin, no_tracebacks):
+    bad = [
+        {"provision_type": "X509_CERTIFICATE_CHAIN", "certificate": "not a certificate"},
+        {"provision_type": "X509_CERTIFICATE_CHAIN", "certificate": "-----BEGIN CERTIFICATE-----\n\x00\xff"},
+        {"provision_type": "X509_CERTIFICATE_CHAIN", "certificate": "", "regex": "([unclosed"},
+        {"provision_type": "NO_SUCH_STRATEGY", "allow_gateways": "on"},
+        {"provision_type": "ALLOW_CREATE_NEW_DEVICES", "allow_gateways": "maybe"},
+    ]
+    for i, fields in enumerate(bad):
+        status, html, _ = await admin.post("/ui/profiles/new", {"name": f"bad-{i}", **fields})
+        assert status in (303, 400), (fields, status)
+        if status == 400:
+            assert 'role="alert"' in html
+    profile = await DeviceProfile.get_or_none(name="bad-4")
+    assert profile is None or profile.provision_config == {}  # "maybe" is not a yes

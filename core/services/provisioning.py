@@ -24,7 +24,7 @@ from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scop
 from gridlinks.core.storage.writes import Insert
 from gridlinks.core.services.profiles import DISABLED, allows_gateways
 from gridlinks.core.services.tokens import random_alnum, secrets_equal
-from gridlinks.core.types import IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import CredentialSpec, IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -89,6 +89,23 @@ class ProvisioningService:
             await self._failed(request, profile, str(refused))
             return dict(FAILURE_BODY)
 
+    async def provision_verified(self, profile: DeviceProfile, name: str, credentials: CredentialSpec,
+                                 transport: str) -> dict[str, Any]:
+        """Create device ``name`` in ``profile`` with ``credentials``, for a caller that has
+        already verified the device itself (the X.509 chain login: a TLS chain up to the
+        profile's certificate). No key, secret or strategy is consulted: the caller is the
+        profile's strategy and has decided. Written as one unit, audited and announced like
+        :meth:`provision`; returns the same response body."""
+        request = ProvisionRequest(device_name=name, key=profile.provision_key or "", secret="",
+                                   credentials_type=credentials.type, fields={}, transport=transport)
+        try:
+            if not name.strip():
+                raise ProvisionRefused("device name is blank")
+            return await self._execute(request, profile, ProvisionPlan(new_device_name=name), credentials)
+        except ProvisionRefused as refused:
+            await self._failed(request, profile, str(refused))
+            return dict(FAILURE_BODY)
+
     async def _find_profile(self, request: ProvisionRequest) -> DeviceProfile | None:
         reason = None
         profile = None
@@ -107,10 +124,13 @@ class ProvisioningService:
             return None
         return profile
 
-    async def _execute(self, request: ProvisionRequest, profile: DeviceProfile, plan: ProvisionPlan) -> dict[str, Any]:
+    async def _execute(self, request: ProvisionRequest, profile: DeviceProfile, plan: ProvisionPlan,
+                       verified: CredentialSpec | None = None) -> dict[str, Any]:
         creds_service = self.hub.credentials
         credentials = None
-        if plan.existing_device is None:
+        if verified is not None:
+            spec = verified
+        elif plan.existing_device is None:
             spec = await creds_service.spec_for_request(request)
         else:
             credentials = await creds_service.for_device(plan.existing_device)

@@ -40,3 +40,10 @@ def register_credential_types(hub, register):
 @hookimpl
 def register_web_routes(hub, app):
     add_routes(hub, app, hub.credential_types[DynamicRegistration.name])
+
+
+@hookimpl
+def register_profile_settings(hub, register):
+    from gridlinks.plugins.dynamic_registration.profile_settings import DynamicRegistrationProfile
+
+    register(DynamicRegistrationProfile)

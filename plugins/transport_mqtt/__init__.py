@@ -4,7 +4,7 @@ MQTT_BASIC / X.509 device sessions. A device-API server, not a broker: nothing a
 device publishes is relayed to other sessions.
 
 Modules: ``settings`` (the ``mqtt:`` section), ``certs`` (server certificate), ``trust``
-(which client certificates pass TLS), ``codec`` (packets, both versions, sans-IO),
+(the TLS trust store, filled by ``register_tls_trust`` providers), ``codec`` (packets, both versions, sans-IO),
 ``server`` (listeners and timeouts), ``protocol`` (one connection), ``sessions`` (a
 session and its topic policy), ``gate`` (the hub's decisions), ``device_topics`` (the
 device API table), ``provisioning`` (the ``provision`` login), ``transport``

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from gridlinks.plugins.transport_mqtt.protocol import MqttProtocol
 from gridlinks.plugins.transport_mqtt.tls import TlsLayer
@@ -30,11 +30,12 @@ STOP_TIMEOUT_S = 5.0
 
 
 class MqttServer:
-    def __init__(self, gate: "MqttGate", settings: "MqttSettings", bind: str, ssl_context: "SSL.Context"):
+    def __init__(self, gate: "MqttGate", settings: "MqttSettings", bind: str,
+                 ssl_context: "Callable[[], SSL.Context]"):
         self.gate = gate
         self.settings = settings
         self.bind = bind
-        self.ssl_context = ssl_context
+        self.ssl_context = ssl_context  # asked per connection: the trust store may have been rebuilt
         self.loop = asyncio.get_running_loop()
         self.connections: set[MqttProtocol] = set()
         self.workers: set[asyncio.Task] = set()
@@ -48,7 +49,7 @@ class MqttServer:
         try:
             ctx, timeout = self.ssl_context, s.tls_handshake_timeout_s
             for port, factory in ((s.port, lambda: MqttProtocol(self)),
-                                  (s.tls_port, lambda: TlsLayer(ctx, MqttProtocol(self), timeout))):
+                                  (s.tls_port, lambda: TlsLayer(ctx(), MqttProtocol(self), timeout))):
                 try:
                     server = await self.loop.create_server(factory, self.bind, port, reuse_address=True,
                                                            backlog=4096)

@@ -1,9 +1,11 @@
-"""The MQTT transport: wires the server certificate, the TLS trust store, the hub's
-gate and the MQTT server together, and starts and stops them."""
+"""The MQTT transport: wires the server certificate, the TLS trust (asked of the
+``register_tls_trust`` providers), the hub's gate and the MQTT server together, and
+starts and stops them."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -12,7 +14,7 @@ from gridlinks.plugins.transport_mqtt.gate import MqttGate
 from gridlinks.plugins.transport_mqtt.server import MqttServer
 from gridlinks.plugins.transport_mqtt.settings import MqttSettings
 from gridlinks.plugins.transport_mqtt.tls import server_context
-from gridlinks.plugins.transport_mqtt.trust import TrustStore
+from gridlinks.plugins.transport_mqtt.trust import TrustedContexts
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -29,7 +31,7 @@ class MqttTransport:
         self.hub = hub
         self.settings = settings
         self.gate: MqttGate | None = None
-        self.trust: TrustStore | None = None
+        self.trust: TrustedContexts | None = None
         self.server: MqttServer | None = None
 
     @property
@@ -43,14 +45,19 @@ class MqttTransport:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, ensure_server_certificate, self.cert_file, self.key_file)
-        ctx = await loop.run_in_executor(None, server_context, self.cert_file, self.key_file)
-        self.trust = TrustStore(self.hub, ctx)
-        self.trust.attach()
-        await self.trust.load_all()
+        providers: list = []
+        self.hub.pm.hook.register_tls_trust(hub=self.hub, register=providers.append)
+        trust = self.trust = TrustedContexts(functools.partial(server_context, self.cert_file, self.key_file),
+                                             providers)
+        try:
+            await trust.start()
+        except BaseException:
+            await self.stop()
+            raise
         self.gate = MqttGate(self.hub, self.settings)
         self.gate.attach()
         s = self.settings
-        self.server = MqttServer(self.gate, s, self.hub.settings.bind, ctx)
+        self.server = MqttServer(self.gate, s, self.hub.settings.bind, lambda: trust.context)
         try:
             await self.server.start()
         except OSError as exc:
@@ -66,7 +73,8 @@ class MqttTransport:
         if self.server is not None:
             await self.server.stop()
             self.server = None
-        for part in (self.gate, self.trust):
-            if part is not None:
-                part.detach()
+        if self.gate is not None:
+            self.gate.detach()
+        if self.trust is not None:
+            self.trust.stop()
         self.gate = self.trust = None

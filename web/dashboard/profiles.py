@@ -1,6 +1,8 @@
 """Device profile pages: list, create, edit, delete, regenerate key and secret. All
 rules (key uniqueness, derived X.509 keys, deletion refused while devices use the
-profile) are :class:`ProfileService`'s; these views only translate forms."""
+profile) are :class:`ProfileService`'s; these views only translate forms. Which
+settings the form shows comes from the strategies' and plugins' settings models
+(``profile_settings_form``), never from keys written here."""
 
 from __future__ import annotations
 
@@ -13,12 +15,9 @@ from gridlinks.core.errors import HubError
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.core.services.profiles import DISABLED
 from gridlinks.core.services.tokens import random_alnum
-from gridlinks.web.dashboard.render import checkbox, field, form, redirect, render, state, url
+from gridlinks.web.dashboard.profile_settings_form import ProfileSettingsForm
+from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
 from gridlinks.web.dashboard.state import WHO
-
-X509_CHAIN = "X509_CERTIFICATE_CHAIN"
-# provisionConfiguration members this form edits; any others (a plugin's) are kept as they are.
-FORM_CONFIG_KEYS = ("certificateRegExPattern", "allowCreateNewDevicesByX509Certificate", "dynamicRegistration")
 
 
 async def profile_list(request: web.Request) -> web.Response:
@@ -30,19 +29,16 @@ async def profile_list(request: web.Request) -> web.Response:
                   counts={str(k): v for k, v in counts.items()})
 
 
-def _form_values(data) -> dict[str, Any]:
+def _form_values(settings: ProfileSettingsForm, data) -> dict[str, Any]:
     ptype = field(data, "provision_type") or DISABLED
-    config: dict[str, Any] = {}
-    if ptype == X509_CHAIN:
-        config["certificateRegExPattern"] = field(data, "regex") or "(.*)"
-        config["allowCreateNewDevicesByX509Certificate"] = checkbox(data, "allow_create_x509")
-        secret = str(data.get("certificate") or "").strip()
-    else:
-        secret = field(data, "secret")
-    if checkbox(data, "dynamic_registration"):
-        config["dynamicRegistration"] = True
+    columns, config = settings.read(data, ptype)
     return {"name": field(data, "name"), "description": field(data, "description"), "provision_type": ptype,
-            "key": field(data, "key") or None, "secret": secret or None, "config": config}
+            "key": columns.get("key"), "secret": columns.get("secret"), "config": config}
+
+
+def _key_is_derived(request: web.Request, provision_type: str) -> bool:
+    """A strategy that derives the key (X.509 chain: its certificate's hash) has no secret to show or regenerate."""
+    return hasattr(state(request).hub.provision_strategies.get(provision_type), "derive_key")
 
 
 def _view(profile: DeviceProfile | None, values: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -61,17 +57,20 @@ def _view(profile: DeviceProfile | None, values: dict[str, Any] | None = None) -
 
 def _form_page(request: web.Request, profile: DeviceProfile | None, values=None, error: str | None = None,
                status: int = 200) -> web.Response:
-    strategies = state(request).hub.provision_strategies.names()
+    hub = state(request).hub
+    settings = ProfileSettingsForm(hub)
     return render(request, "profile_form.html", status=status, profile=profile, form=_view(profile, values),
-                  strategies=strategies, error=error, x509_chain=X509_CHAIN)
+                  strategies=hub.provision_strategies.names(), error=error, settings=settings,
+                  labels=settings.labels(profile),
+                  derived_key=profile is not None and _key_is_derived(request, profile.provision_type))
 
 
 async def profile_new(request: web.Request) -> web.Response:
     if request.method == "GET":
         return _form_page(request, None)
     who = request[WHO]
-    values = _form_values(await form(request))
     hub = state(request).hub
+    values = _form_values(ProfileSettingsForm(hub), await form(request))
     try:
         tenant = await Tenant.get(id=who.tenant_id)
         profile = await hub.profiles.create(tenant, **values)
@@ -86,8 +85,9 @@ async def profile_edit(request: web.Request) -> web.Response:
     profile = await hub.profiles.get(who.tenant_id, request.match_info["id"])
     if request.method == "GET":
         return _form_page(request, profile)
-    values = _form_values(await form(request))
-    kept = {k: v for k, v in (profile.provision_config or {}).items() if k not in FORM_CONFIG_KEYS}
+    settings = ProfileSettingsForm(hub)
+    values = _form_values(settings, await form(request))
+    kept = {k: v for k, v in (profile.provision_config or {}).items() if k not in settings.config_keys()}
     try:
         await hub.profiles.update(profile, name=values["name"], provision_type=values["provision_type"],
                                   key=values["key"], secret=values["secret"], config={**kept, **values["config"]},
@@ -102,10 +102,10 @@ async def profile_regenerate(request: web.Request) -> web.Response:
     who = request[WHO]
     hub = state(request).hub
     profile = await hub.profiles.get(who.tenant_id, request.match_info["id"])
-    if profile.provision_type == X509_CHAIN:
+    if _key_is_derived(request, profile.provision_type):
         raise redirect(url(request, "profile", id=profile.id),
-                       "An X.509 chain profile's key is its certificate's hash; upload another certificate instead.",
-                       "error")
+                       "This profile's key is derived from its settings (an X.509 chain profile's is its "
+                       "certificate's hash); change them instead.", "error")
     await hub.profiles.update(profile, key=random_alnum(), secret=random_alnum())
     raise redirect(url(request, "profile", id=profile.id),
                    "New provision key and secret generated. Devices using the old ones can no longer provision.")

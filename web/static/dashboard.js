@@ -65,7 +65,7 @@
     var sync = function () {
       $$("[data-strategy]").forEach(function (el) {
         var wanted = el.getAttribute("data-strategy").split(" ");
-        var match = wanted.indexOf(strategy.value) >= 0 || (wanted.indexOf("!X509_CERTIFICATE_CHAIN") >= 0 && strategy.value !== "X509_CERTIFICATE_CHAIN");
+        var match = wanted.indexOf(strategy.value) >= 0;
         el.hidden = !match;
         $$("input, textarea, select", el).forEach(function (i) { i.disabled = !match; });
       });

@@ -1,18 +1,19 @@
-"""X509_CERTIFICATE_CHAIN (SPEC.md section 1): a profile holds a CA or intermediate
-certificate; a device whose certificate was issued under it is provisioned while it
-connects over TLS, with no provision request.
+"""X509_CERTIFICATE_CHAIN (SPEC.md section 1, entry point ``provision_x509_chain``): a
+profile holds a CA or intermediate certificate; a device whose certificate was issued
+under it is provisioned while it connects over TLS, with no provision request.
 
-Two parts, both registered here:
-- the strategy: the profile key is the SHA3-256 of the profile's first certificate
-  (``derive_key``); ``plan`` only accepts requests that carry proof of a verified TLS
-  chain (a Python object no JSON request can contain), so knowing the profile's key
-  and its public certificate is not enough to create devices by request;
-- a credential type that answers X.509 logins: it walks the presented chain leaf
+Registered here:
+- the strategy: its settings (:class:`ChainSettings`), the profile key = SHA3-256 of the
+  profile's first certificate (``derive_key``); ``plan`` refuses every provision request,
+  since knowing the profile's key and its public certificate proves nothing;
+- a login (authenticator only: it issues nothing) that walks the presented chain leaf
   first; a certificate that is a device's credential authenticates that device; one
   that is a chain profile's certificate provisions the leaf: device name = group 1 of
   ``certificateRegExPattern`` searched in the leaf's CN; an existing device of that
-  profile gets the new certificate (rotation), a new one is created only if
-  ``allowCreateNewDevicesByX509Certificate``.
+  profile gets the new certificate (rotation), a new one is created, through
+  :meth:`ProvisioningService.provision_verified`, only if
+  ``allowCreateNewDevicesByX509Certificate``;
+- the TLS trust of the profiles' certificates (``trust.ChainAnchorTrust``).
 
 The chain is verified cryptographically up to the profile certificate: the TLS layer
 verifies it against the trust store (which holds the profile certificates) and hands
@@ -26,55 +27,47 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from pydantic import ConfigDict, Field
 
 from gridlinks.core import hookimpl
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.events import CertificateRotated, ProvisionFailed
 from gridlinks.core.storage.models import Device, DeviceProfile
-from gridlinks.core.types import CredentialSpec, PresentedCredentials, ProvisionPlan, ProvisionRefused
-from gridlinks.plugins.credentials_x509 import NAME as X509, certificate_body, certificate_id
+from gridlinks.core.types import (PROVISION_SECRET, CredentialPair, PresentedCredentials, ProfileSettings,
+                                  ProvisionPlan, ProvisionRefused)
+from gridlinks.plugins.x509.certificates import X509_CERTIFICATE as X509
+from gridlinks.plugins.x509.certificates import X509_CERTIFICATE_CHAIN as NAME
+from gridlinks.plugins.x509.certificates import (certificate_id, chain_verifies, issued_by,
+                                                 profile_certificates)
+from gridlinks.plugins.x509.credentials import certificate_spec
+from gridlinks.plugins.x509.trust import ChainAnchorTrust
 
 log = logging.getLogger(__name__)
 
-NAME = "X509_CERTIFICATE_CHAIN"
-PROOF = "verifiedChain"
 DEFAULT_PATTERN = "(.*)"
 
 
-@dataclass(frozen=True)
-class VerifiedChain:
-    """Proof, passed inside a provision request, that a TLS client showed a leaf
-    verified up to this profile's certificate."""
+class ChainSettings(ProfileSettings):
+    """What an X509_CERTIFICATE_CHAIN profile holds (the REST profile's provisionConfiguration)."""
 
-    profile_id: Any
-    device_name: str
+    model_config = ConfigDict(title="X.509 certificate chain")
 
-
-def profile_certificates(secret: str | None) -> list[x509.Certificate]:
-    try:
-        return x509.load_pem_x509_certificates((secret or "").encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        return []
-
-
-def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    if child.issuer != parent.subject:
-        return False
-    try:
-        child.verify_directly_issued_by(parent)
-    except Exception:  # InvalidSignature, or a key type that cannot sign
-        return False
-    return True
-
-
-def chain_verifies(chain: list[x509.Certificate]) -> bool:
-    return all(issued_by(chain[i], chain[i + 1]) for i in range(len(chain) - 1))
+    certificate: str = Field("", alias=PROVISION_SECRET, title="CA or intermediate certificate (PEM)",
+                             description="The profile key becomes this certificate's SHA3-256 hash.",
+                             json_schema_extra={"form": "certificate", "textarea": True,
+                                                "placeholder": "-----BEGIN CERTIFICATE-----"})
+    certificate_pattern: str = Field(DEFAULT_PATTERN, alias="certificateRegExPattern", title="Certificate CN pattern",
+                                     description="Group 1 of this regular expression, searched in the leaf's CN, "
+                                                 "is the device name.",
+                                     json_schema_extra={"form": "regex", "mono": True})
+    allow_create: bool = Field(True, alias="allowCreateNewDevicesByX509Certificate",
+                               title="Create new devices from certificates",
+                               json_schema_extra={"form": "allow_create_x509"})
 
 
 def device_name(leaf: x509.Certificate, pattern: str) -> str | None:
@@ -94,6 +87,7 @@ def device_name(leaf: x509.Certificate, pattern: str) -> str | None:
 
 class ChainStrategy:
     name = NAME
+    config_model = ChainSettings
 
     def derive_key(self, secret: str | None) -> str:
         certs = profile_certificates(secret)
@@ -103,14 +97,19 @@ class ChainStrategy:
         return certificate_id(certs[0].public_bytes(Encoding.DER))
 
     async def plan(self, request, profile) -> ProvisionPlan:
-        proof = request.fields.get(PROOF)
-        if not isinstance(proof, VerifiedChain) or proof.profile_id != profile.id:
-            raise ProvisionRefused("X509_CERTIFICATE_CHAIN profiles provision on a TLS connect, not by request")
-        if not profile.provision_config.get("allowCreateNewDevicesByX509Certificate"):
-            raise ProvisionRefused("profile does not allow creating devices by X.509 certificate")
-        if await Device.filter(tenant_id=profile.tenant_id, name=proof.device_name).exists():
-            raise ProvisionRefused("a device with this name already exists in another profile")
-        return ProvisionPlan(new_device_name=proof.device_name)
+        raise ProvisionRefused("X509_CERTIFICATE_CHAIN profiles provision on a TLS connect, not by request")
+
+
+class ChainIssuer:
+    """Nothing is issued under this name: a chain profile's devices get X509_CERTIFICATE credentials."""
+
+    name = NAME
+
+    async def from_request(self, request):
+        raise ProvisionRefused("X509_CERTIFICATE_CHAIN is not requested: devices provision by connecting over TLS")
+
+    def response_value(self, credentials) -> Any:
+        return credentials.credentials_value
 
 
 class ChainLogin:
@@ -120,12 +119,6 @@ class ChainLogin:
 
     def __init__(self, hub):
         self.hub = hub
-
-    async def from_request(self, request):
-        raise ProvisionRefused("X509_CERTIFICATE_CHAIN is not requested: devices provision by connecting over TLS")
-
-    def response_value(self, credentials) -> Any:
-        return credentials.credentials_value
 
     async def authenticate(self, presented: PresentedCredentials):
         if not presented.certificate_der:
@@ -152,7 +145,8 @@ class ChainLogin:
 
     async def _provision(self, profile: DeviceProfile, leaf: x509.Certificate, leaf_der: bytes,
                          transport: str) -> Device | None:
-        name = device_name(leaf, profile.provision_config.get("certificateRegExPattern") or DEFAULT_PATTERN)
+        settings = ChainSettings.model_validate(profile.provision_config or {})
+        name = device_name(leaf, settings.certificate_pattern or DEFAULT_PATTERN)
         if name is None:
             await self._refused(profile, "", transport, "certificate CN does not match certificateRegExPattern")
             return None
@@ -160,16 +154,18 @@ class ChainLogin:
         if existing is not None and existing.profile_id == profile.id:
             if not existing.enabled:
                 return None
-            await self.hub.credentials.replace(existing, CredentialSpec(X509, certificate_id(leaf_der),
-                                                                        certificate_body(leaf_der)))
+            await self.hub.credentials.replace(existing, certificate_spec(leaf_der))
             await self.hub.bus.fire(CertificateRotated(
                 outcome="SUCCESS", tenant_id=str(profile.tenant_id), device_id=str(existing.id),
                 device_name=name, profile=profile.name, transport=transport))
             return existing
-        body = {"provisionDeviceKey": profile.provision_key, "provisionDeviceSecret": profile.provision_secret,
-                "deviceName": name, "credentialsType": X509, "hash": certificate_body(leaf_der),
-                PROOF: VerifiedChain(profile.id, name)}
-        result = await self.hub.provisioning.provision(body, transport)
+        if not (profile.provision_config or {}).get("allowCreateNewDevicesByX509Certificate"):
+            await self._refused(profile, name, transport, "profile does not allow creating devices by X.509 certificate")
+            return None
+        if existing is not None:
+            await self._refused(profile, name, transport, "a device with this name already exists in another profile")
+            return None
+        result = await self.hub.provisioning.provision_verified(profile, name, certificate_spec(leaf_der), transport)
         if result.get("status") != "SUCCESS":
             return None
         return await Device.get_or_none(id=result["deviceId"])
@@ -187,4 +183,9 @@ def register_provision_strategies(hub, register):
 
 @hookimpl
 def register_credential_types(hub, register):
-    register(ChainLogin(hub))
+    register(CredentialPair(ChainIssuer(), ChainLogin(hub)))
+
+
+@hookimpl
+def register_tls_trust(hub, register):
+    register(ChainAnchorTrust(hub))
