@@ -4,8 +4,9 @@ once, then log in with it. Docs: docs/dynamic-registration.md.
 
 Modules: ``models`` (the device-secret table), ``store`` (issuing and checking secrets),
 ``products`` (the switch), ``login`` (MQTT logins, the password request, RetCodes),
-``service`` (the registered credential type, also the service people use),
-``admin_api`` (REST).
+``service`` (the service people use, registered in ``hub.services``, also the
+credential type MQTT logins reach), ``admin_api`` (REST), ``cli`` (its ``gridlinks``
+commands).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import Field
 
 from gridlinks.core import hookimpl
 from gridlinks.core.config import Settings
+from gridlinks.plugins.dynamic_registration import cli
 from gridlinks.plugins.dynamic_registration.admin_api import add_routes
 from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
 
@@ -32,11 +34,22 @@ def register_models(register):
 
 
 @hookimpl
-def register_credential_types(hub, register):
+def register_services(hub, register):
     settings = hub.config.section(SECTION, DynamicRegistrationSettings)
-    register(DynamicRegistration(hub, settings.close_delay_s))
+    register(DynamicRegistration(hub, settings.close_delay_s), name=cli.SERVICE)
+
+
+@hookimpl
+def register_credential_types(hub, register):
+    # The same object answers MQTT logins with authmode 1/2 (its credential type role).
+    register(hub.services[cli.SERVICE])
 
 
 @hookimpl
 def register_web_routes(hub, app):
-    add_routes(hub, app, hub.credential_types[DynamicRegistration.name])
+    add_routes(hub, app, hub.services[cli.SERVICE])
+
+
+@hookimpl
+def register_commands(register):
+    cli.register(register)

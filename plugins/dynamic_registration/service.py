@@ -1,6 +1,6 @@
-"""The plugin's one registered object: a credential type (so MQTT logins reach it)
-that is also the service people use, found by name in ``hub.credential_types``
-(``DYNAMIC_REGISTRATION``) by the CLI and the dashboard, which may not import plugins.
+"""The plugin's service: registered in ``hub.services`` (``dynamic_registration``),
+where its admin API and CLI find it, and also as the ``DYNAMIC_REGISTRATION``
+credential type so MQTT logins reach it.
 
 It is not a provisioning credentials type: a provision request asking for it fails,
 since device secrets are issued only over the password request or by an admin.
