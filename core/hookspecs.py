@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from gridlinks.core.hub import Hub
+    from gridlinks.core.types import RegisterCommand
 
 PROJECT = "gridlinks"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -81,7 +82,7 @@ def register_services(hub: "Hub", register: Callable[..., Any]) -> None:
 
 
 @hookspec
-def register_commands(register: Callable[..., None]) -> None:
+def register_commands(register: "RegisterCommand") -> None:
     """Add ``gridlinks`` sub-commands (argparse), llm-style:
     ``register(name, run, group=None, help="", configure=None)``.
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import argparse
+
     from gridlinks.core.storage.models import Device, DeviceCredentials, DeviceProfile
 
 
@@ -190,3 +192,18 @@ class ClaimStore(Protocol):
 
     async def incr(self, key: str, ttl_s: float) -> int:
         """Add one to the counter at ``key`` and return it; a new counter lives ``ttl_s``."""
+
+
+# -- CLI commands (the ``register_commands`` hook) -------------------------------------
+
+CommandRun = Callable[[Any, "argparse.Namespace"], Awaitable[int]]
+"""``async def run(hub, args) -> int``: the exit status; ``hub`` is opened (no sockets)."""
+CommandConfigure = Callable[["argparse.ArgumentParser"], None]
+"""Adds a command's arguments to its parser."""
+
+
+class RegisterCommand(Protocol):
+    """The ``register`` callback of ``register_commands``."""
+
+    def __call__(self, name: str, run: CommandRun, group: str | None = None, help: str = "",
+                 configure: CommandConfigure | None = None) -> None: ...

@@ -9,19 +9,13 @@ are asked, so a disabled plugin's commands are not in ``--help`` and do not pars
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pluggy
 
 from gridlinks.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
-
-Run = Callable[["Hub", argparse.Namespace], Awaitable[int]]
-Configure = Callable[[argparse.ArgumentParser], None]
+from gridlinks.core.types import CommandConfigure as Configure
+from gridlinks.core.types import CommandRun as Run
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ once, then log in with it. Docs: docs/dynamic-registration.md.
 
 Modules: ``models`` (the device-secret table), ``store`` (issuing and checking secrets),
 ``products`` (the switch), ``login`` (MQTT logins, the password request, RetCodes),
-``service`` (the service people use, registered in ``hub.services``, also the
+``service`` (the service people use, registered in ``hub.services``, and the
 credential type MQTT logins reach), ``admin_api`` (REST), ``cli`` (its ``gridlinks``
 commands).
 """
@@ -17,7 +17,7 @@ from gridlinks.core import hookimpl
 from gridlinks.core.config import Settings
 from gridlinks.plugins.dynamic_registration import cli
 from gridlinks.plugins.dynamic_registration.admin_api import add_routes
-from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
+from gridlinks.plugins.dynamic_registration.service import SERVICE, DynamicRegistration, RegistrationCredentials
 
 SECTION = "dynamic_registration"
 
@@ -36,18 +36,17 @@ def register_models(register):
 @hookimpl
 def register_services(hub, register):
     settings = hub.config.section(SECTION, DynamicRegistrationSettings)
-    register(DynamicRegistration(hub, settings.close_delay_s), name=cli.SERVICE)
+    register(DynamicRegistration(hub, settings.close_delay_s), name=SERVICE)
 
 
 @hookimpl
 def register_credential_types(hub, register):
-    # The same object answers MQTT logins with authmode 1/2 (its credential type role).
-    register(hub.services[cli.SERVICE])
+    register(RegistrationCredentials(hub.services[SERVICE].login))
 
 
 @hookimpl
 def register_web_routes(hub, app):
-    add_routes(hub, app, hub.services[cli.SERVICE])
+    add_routes(hub, app, hub.services[SERVICE])
 
 
 @hookimpl

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from gridlinks.core.services.bootstrap import default_tenant
-
-SERVICE = "dynamic_registration"
+from gridlinks.plugins.dynamic_registration.service import SERVICE
 ACTOR = "cli"
 
 out = Console()
