@@ -119,7 +119,7 @@ def describe_plugins(pm: pluggy.PluginManager, include_disabled: bool = False) -
                 plugin = ep.load()
                 spare.register(plugin, name=name)
                 hooks = _hooks(spare, plugin)
-            except Exception as exc:  # a broken optional package must not hide the others
+            except Exception as exc:  # noqa: BLE001  (a broken optional package must not hide the others)
                 error = f"{type(exc).__name__}: {exc}"
             found.append(PluginInfo(name, False, hooks, ep.value, dist.name if dist else None,
                                     dist.version if dist else None, error))

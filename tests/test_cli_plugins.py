@@ -91,9 +91,9 @@ def test_a_plugin_command_exists_only_while_the_plugin_is_enabled(tmp_path):
 async def test_third_party_command_works_on_the_hubs_data(tmp_path):
     running = await start_hub(hub_config(tmp_path, plugins=[*DEFAULT_PLUGINS, "example_psk"]))
     try:
-        status, body = await running.provision(deviceName="psk-1", provisionDeviceKey=running.key,
-                                               provisionDeviceSecret=running.secret,
-                                               credentialsType="PRE_SHARED_KEY", psk="correct horse")
+        _, body = await running.provision(deviceName="psk-1", provisionDeviceKey=running.key,
+                                          provisionDeviceSecret=running.secret,
+                                          credentialsType="PRE_SHARED_KEY", psk="correct horse")
         assert body["status"] == "SUCCESS", body
     finally:
         await stop_hub(running)
@@ -121,6 +121,7 @@ def test_a_plugin_adds_a_sub_command_to_a_core_group_or_a_new_group():
     (Command("list", _noop, group="profile"), "'profile list' is registered twice"),
     (Command("plugins", _noop), "'plugins' is registered twice"),
     (Command("x", _noop, group="init"), "'init' is a command, not a group"),
+    (Command("x", _noop, configure=lambda p: p.add_argument("--config")), "'x': argument --config"),
 ])
 def test_a_plugin_cannot_take_a_command_that_exists(command, message):
     with pytest.raises(ConfigError, match=message):

@@ -45,11 +45,11 @@ def collect_commands(pm: pluggy.PluginManager) -> list[Command]:
     return commands
 
 
-def _group_of(parser: argparse.ArgumentParser) -> "argparse._SubParsersAction | None":
+def _group_of(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser] | None:
     return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
-def mount_commands(commands: list[Command], sub: "argparse._SubParsersAction",
+def mount_commands(commands: list[Command], sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    common: argparse.ArgumentParser) -> None:
     """Add ``commands`` to the top-level sub-parsers ``sub``; every command gets the
     ``common`` options (``--config``, ``--data-dir``)."""
@@ -68,5 +68,8 @@ def mount_commands(commands: list[Command], sub: "argparse._SubParsersAction",
             raise ConfigError(f"command {command.path!r} is registered twice")
         parser = target.add_parser(command.name, parents=[common], help=command.help or None)
         if command.configure is not None:
-            command.configure(parser)
+            try:
+                command.configure(parser)
+            except argparse.ArgumentError as exc:  # e.g. a second --config
+                raise ConfigError(f"command {command.path!r}: {exc}") from None
         parser.set_defaults(func=command.run)

@@ -219,8 +219,9 @@ async def cmd_user_revoke_sessions(hub: Hub, args) -> int:
     return 0
 
 
-def common_options(add_help: bool = False) -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=add_help)
+def common_options() -> argparse.ArgumentParser:
+    """``--data-dir`` and ``--config``: every command takes them (argparse parent)."""
+    common = argparse.ArgumentParser(prog="gridlinks", add_help=False)
     common.add_argument("--data-dir", help="data directory (default ./data, or GRIDLINKS_DATA_DIR)")
     common.add_argument("--config", help="YAML config file (default GRIDLINKS_CONFIG)")
     return common

@@ -13,7 +13,7 @@ from rich.console import Console
 from gridlinks.core.plugins import describe_plugins
 
 
-def add_command(sub: "argparse._SubParsersAction", common: argparse.ArgumentParser) -> None:
+def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("plugins", parents=[common], help="list plugins: name, version, hooks, enabled")
     p.add_argument("--all", action="store_true", help="also list installed plugins the config does not enable")
     p.add_argument("--json", action="store_true", help="print JSON")
