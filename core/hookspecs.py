@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from gridlinks.core.hub import Hub
+    from gridlinks.core.types import RegisterCommand
 
 PROJECT = "gridlinks"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -70,6 +71,27 @@ def register_dashboard_pages(hub: "Hub", register: Callable[[Any], None]) -> Non
     """Add dashboard pages and menu entries (see :class:`gridlinks.web.dashboard.pages.Page`:
     path, handler, menu title, who may open it, an optional template folder); called
     when the dashboard plugin builds its application."""
+
+
+@hookspec
+def register_services(hub: "Hub", register: Callable[..., Any]) -> None:
+    """Add a plugin's services (what its CLI commands, web routes and other plugins call),
+    with ``register(service, name="myplugin")``; found later as ``hub.services["myplugin"]``.
+    Called before every other ``register_*`` hook that takes the hub, so those may use them.
+    A name registered twice fails start-up."""
+
+
+@hookspec
+def register_commands(register: "RegisterCommand") -> None:
+    """Add ``gridlinks`` sub-commands (argparse), llm-style:
+    ``register(name, run, group=None, help="", configure=None)``.
+
+    ``run`` is ``async def run(hub, args) -> int`` (exit status), called with an opened
+    hub (storage ready, no sockets). ``configure(parser)`` adds the command's arguments;
+    ``--config``/``--data-dir`` are already there. ``group`` puts the command under an
+    existing group (``"profile"``, ``"device"``, ...), or makes a new one; without it the
+    command is top-level. Only enabled plugins are asked, so a disabled plugin's commands
+    do not exist; a name taken twice in one group fails with a message saying which."""
 
 
 @hookspec

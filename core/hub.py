@@ -48,6 +48,7 @@ class Hub:
         self.claim_strategies: Registry[ClaimStrategy] = Registry("claim strategy")
         self.claim_stores: Registry[ClaimStore] = Registry("claim store")
         self.transports: Registry[Transport] = Registry("transport")
+        self.services: Registry[Any] = Registry("service")  # plugins' own services, by plugin-chosen name
         self._extra_plugins = dict(extra_plugins or {})
         self.pm = None
         self.storage: Storage | None = None
@@ -70,6 +71,7 @@ class Hub:
     def _load_plugins(self) -> None:
         self.pm = build_plugin_manager(self.settings.plugins, self._extra_plugins)
         hook = self.pm.hook
+        hook.register_services(hub=self, register=self.services.register)
         hook.register_credential_types(hub=self, register=self.credential_types.register)
         hook.register_provision_strategies(hub=self, register=self.provision_strategies.register)
         hook.register_claim_strategies(hub=self, register=self.claim_strategies.register)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
+    import argparse
+
     from gridlinks.core.storage.models import Device, DeviceCredentials, DeviceProfile
 
 
@@ -295,3 +297,18 @@ class TlsTrust(Protocol):
 
     def subscribe(self, changed: TrustListener) -> Callable[[], None]:
         """Call ``changed`` whenever the set changes; returns the callable that unsubscribes."""
+
+
+# -- CLI commands (the ``register_commands`` hook) -------------------------------------
+
+CommandRun = Callable[[Any, "argparse.Namespace"], Awaitable[int]]
+"""``async def run(hub, args) -> int``: the exit status; ``hub`` is opened (no sockets)."""
+CommandConfigure = Callable[["argparse.ArgumentParser"], None]
+"""Adds a command's arguments to its parser."""
+
+
+class RegisterCommand(Protocol):
+    """The ``register`` callback of ``register_commands``."""
+
+    def __call__(self, name: str, run: CommandRun, group: str | None = None, help: str = "",
+                 configure: CommandConfigure | None = None) -> None: ...

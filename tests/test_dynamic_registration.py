@@ -158,7 +158,7 @@ async def test_wrong_product_credentials_are_refused_at_connect(hub, username_pr
 @pytest.mark.parametrize("authmode", [1, 2])
 @pytest.mark.parametrize("client_id", ["", "70ly1tvowt696r15.999999", "70ly1tvowt696r15|112233445566", "other"])
 async def test_client_id_must_match_the_user_name(hub, authmode, client_id):
-    password = PRODUCT_SECRET if authmode == 2 else await hub.hub.credential_types["DYNAMIC_REGISTRATION"].set_secret(
+    password = PRODUCT_SECRET if authmode == 2 else await hub.hub.services["dynamic_registration"].set_secret(
         hub.device, None, "test")
     client, rc = await login(hub, authmode, password, client_id=client_id)
     assert client is None and rc == NOT_AUTHORISED
@@ -179,7 +179,7 @@ async def test_device_not_on_the_whitelist(hub):
 
 async def test_switch_off_refuses_requests_but_not_registered_devices(hub):
     secret = await password_of(hub)
-    service = hub.hub.credential_types["DYNAMIC_REGISTRATION"]
+    service = hub.hub.services["dynamic_registration"]
     await service.switch(hub.product, False, "test")
     await hub.hub.devices.create(hub.tenant, hub.product, "newdevice01")
     reply, client = await ask(hub, "newdevice01")

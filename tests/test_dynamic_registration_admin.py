@@ -140,6 +140,9 @@ def test_cli(tmp_path):
     assert bad.returncode == 1 and "8 to 255" in bad.stderr
     missing = cli(tmp_path, "device", "registration", "--name", "nope", check=False)
     assert missing.returncode == 1 and "error:" in missing.stderr
-    disabled = cli(tmp_path, "profile", "show", "--name", "P", check=False,
-                   env={"GRIDLINKS_PLUGINS": "access_token,provision_check_pre_provisioned"})
-    assert disabled.returncode == 1 and "not enabled" in disabled.stderr
+    # The commands belong to the plugin: with it disabled they do not exist at all.
+    disabled_env = {"GRIDLINKS_PLUGINS": "access_token,provision_check_pre_provisioned"}
+    disabled = cli(tmp_path, "profile", "show", "--name", "P", check=False, env=disabled_env)
+    assert disabled.returncode == 2 and "invalid choice: 'show'" in disabled.stderr
+    assert "reset-registration" not in cli(tmp_path, "device", "--help", env=disabled_env).stdout
+    assert "reset-registration" in cli(tmp_path, "device", "--help").stdout

@@ -68,3 +68,32 @@ async def test_unclaimed_config_section_fails_startup(tmp_path):
     hub = Hub(hub_config(tmp_path, nosuchplugin={"port": 1}))
     with pytest.raises(ConfigError, match="nosuchplugin"):
         await hub.open()
+
+
+async def test_plugin_services_are_found_by_their_own_name(tmp_path):
+    """Dynamic registration's service sits in hub.services (its CLI and admin API look
+    there); disabled, the name is simply absent."""
+    hub = Hub(hub_config(tmp_path))
+    await hub.open()
+    try:
+        service = hub.services["dynamic_registration"]
+        assert callable(service.product) and callable(service.reset)
+    finally:
+        await hub.stop()
+    hub = Hub(hub_config(tmp_path, plugins=["access_token"]))
+    await hub.open()
+    try:
+        assert hub.services.get("dynamic_registration") is None
+    finally:
+        await hub.stop()
+
+
+async def test_a_service_name_registered_twice_fails_startup(tmp_path):
+    class Clash:
+        @hookimpl
+        def register_services(self, hub, register):
+            register(object(), name="dynamic_registration")
+
+    hub = Hub(hub_config(tmp_path, plugins=["dynamic_registration", "clash"]), extra_plugins={"clash": Clash()})
+    with pytest.raises(ConfigError, match="service 'dynamic_registration' is registered twice"):
+        await hub.open()

@@ -1,5 +1,10 @@
 """The ``gridlinks`` command. Every subcommand works on the same data directory and
-config as the running hub; errors are one line on stderr and a non-zero exit."""
+config as the running hub; errors are one line on stderr and a non-zero exit.
+
+The config (``--config``/``--data-dir`` are read first) says which plugins are enabled;
+those are loaded before the parser is built, so the commands they add through the
+``register_commands`` hook are part of it, and a disabled plugin's are not.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +25,13 @@ from rich.table import Table
 
 from gridlinks.core.services.bootstrap import bootstrap, default_tenant
 from gridlinks.core.services.bulk_import import Mapping
+from gridlinks.core.cli import plugins as plugins_command
+from gridlinks.core.cli.commands import Command, collect_commands, mount_commands
 from gridlinks.core.cli.customers import add_commands as add_customer_commands
-from gridlinks.core.cli.registration import add_device_commands, add_profile_commands
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
+from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
 from gridlinks.core.services.profiles import ALLOW_GATEWAYS
 
@@ -212,11 +219,18 @@ async def cmd_user_revoke_sessions(hub: Hub, args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gridlinks", description="GridLinks device onboarding hub")
-    common = argparse.ArgumentParser(add_help=False)
+def common_options() -> argparse.ArgumentParser:
+    """``--data-dir`` and ``--config``: every command takes them (argparse parent)."""
+    common = argparse.ArgumentParser(prog="gridlinks", add_help=False)
     common.add_argument("--data-dir", help="data directory (default ./data, or GRIDLINKS_DATA_DIR)")
     common.add_argument("--config", help="YAML config file (default GRIDLINKS_CONFIG)")
+    return common
+
+
+def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
+    """The core's commands, then ``commands`` (what enabled plugins registered)."""
+    parser = argparse.ArgumentParser(prog="gridlinks", description="GridLinks device onboarding hub")
+    common = common_options()
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", parents=[common], help="create the database, the tenant and its admin")
@@ -240,7 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
     p.set_defaults(func=cmd_profile_create)
     profile.add_parser("list", parents=[common]).set_defaults(func=cmd_profile_list)
-    add_profile_commands(profile, common)
 
     device = sub.add_parser("device", help="devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add", parents=[common], help="add a pre-provisioned device")
@@ -251,7 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--profile", help="profile for lines without a type column")
     p.set_defaults(func=cmd_device_import)
-    add_device_commands(device, common)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
     p = user.add_parser("add", parents=[common])
@@ -264,11 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.set_defaults(func=cmd_user_revoke_sessions)
     add_customer_commands(sub, common)
+    plugins_command.add_command(sub, common)
+    mount_commands(list(commands), sub, common)
     return parser
 
 
-async def _main(args) -> int:
-    hub = Hub(load_config(args))
+async def _main(config: HubConfig, args) -> int:
+    hub = Hub(config)
     try:
         await hub.open()
         return await args.func(hub, args)
@@ -277,13 +291,25 @@ async def _main(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Only --config/--data-dir matter here; the full parse comes once plugins have
+        # added their commands.
+        config = load_config(common_options().parse_known_args(argv)[0])
+        pm = build_plugin_manager(config.core.plugins)
+        parser = build_parser(collect_commands(pm))
+    except HubError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    args = parser.parse_args(argv)
+    if args.command == "plugins":
+        return args.list_plugins(pm, args, out)
     logging.basicConfig(level=os.environ.get("GRIDLINKS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command != "run":
         logging.getLogger().setLevel(logging.WARNING)
     try:
-        return asyncio.run(_main(args))
+        return asyncio.run(_main(config, args))
     except HubError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1

@@ -4,8 +4,9 @@ once, then log in with it. Docs: docs/dynamic-registration.md.
 
 Modules: ``models`` (the device-secret table), ``store`` (issuing and checking secrets),
 ``products`` (the switch), ``login`` (MQTT logins, the password request, RetCodes),
-``service`` (the registered credential type, also the service people use),
-``admin_api`` (REST).
+``service`` (the service people use, registered in ``hub.services``, and the
+credential type MQTT logins reach), ``admin_api`` (REST), ``cli`` (its ``gridlinks``
+commands).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pydantic import Field
 
 from gridlinks.core import hookimpl
 from gridlinks.core.config import Settings
+from gridlinks.plugins.dynamic_registration import cli
 from gridlinks.plugins.dynamic_registration.admin_api import add_routes
-from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
+from gridlinks.plugins.dynamic_registration.service import SERVICE, DynamicRegistration, RegistrationCredentials
 
 SECTION = "dynamic_registration"
 
@@ -32,14 +34,19 @@ def register_models(register):
 
 
 @hookimpl
-def register_credential_types(hub, register):
+def register_services(hub, register):
     settings = hub.config.section(SECTION, DynamicRegistrationSettings)
-    register(DynamicRegistration(hub, settings.close_delay_s))
+    register(DynamicRegistration(hub, settings.close_delay_s), name=SERVICE)
+
+
+@hookimpl
+def register_credential_types(hub, register):
+    register(RegistrationCredentials(hub.services[SERVICE].login))
 
 
 @hookimpl
 def register_web_routes(hub, app):
-    add_routes(hub, app, hub.credential_types[DynamicRegistration.name])
+    add_routes(hub, app, hub.services[SERVICE])
 
 
 @hookimpl
@@ -47,3 +54,8 @@ def register_profile_settings(hub, register):
     from gridlinks.plugins.dynamic_registration.profile_settings import DynamicRegistrationProfile
 
     register(DynamicRegistrationProfile)
+
+
+@hookimpl
+def register_commands(register):
+    cli.register(register)

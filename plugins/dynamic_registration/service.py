@@ -1,6 +1,7 @@
-"""The plugin's one registered object: a credential type (so MQTT logins reach it)
-that is also the service people use, found by name in ``hub.credential_types``
-(``DYNAMIC_REGISTRATION``) by the CLI and the dashboard, which may not import plugins.
+"""The plugin's service, registered in ``hub.services`` as ``dynamic_registration``
+(its admin API and CLI find it there), and its credential type ``DYNAMIC_REGISTRATION``,
+through which MQTT logins reach the same :class:`DynamicLogin`. What people do
+(switch, show, set, reset) and what devices present are separate objects.
 
 It is not a provisioning credentials type: a provision request asking for it fails,
 since device secrets are issued only over the password request or by an admin.
@@ -23,17 +24,17 @@ if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
 
 NAME = "DYNAMIC_REGISTRATION"
+SERVICE = "dynamic_registration"
 
 
-class DynamicRegistration:
+class RegistrationCredentials:
+    """The credential type: MQTT logins with authmode 1 (device secret) and 2 (the
+    password request). It issues nothing through provisioning."""
+
     name = NAME
 
-    def __init__(self, hub: "Hub", close_delay_s: float):
-        self.hub = hub
-        self.store = SecretStore(hub)
-        self.login = DynamicLogin(hub, self.store, close_delay_s)
-
-    # -- credential type -------------------------------------------------------------
+    def __init__(self, login: DynamicLogin):
+        self.login = login
 
     async def from_request(self, request: ProvisionRequest):
         raise ProvisionRefused("DYNAMIC_REGISTRATION secrets are not issued by provisioning")
@@ -44,7 +45,14 @@ class DynamicRegistration:
     async def authenticate(self, presented: PresentedCredentials) -> Device | RestrictedSession | None:
         return await self.login.authenticate(presented)
 
-    # -- for people (admin API, CLI, dashboard) -------------------------------------------
+
+class DynamicRegistration:
+    """The service for people (admin API, CLI, dashboard)."""
+
+    def __init__(self, hub: "Hub", close_delay_s: float):
+        self.hub = hub
+        self.store = SecretStore(hub)
+        self.login = DynamicLogin(hub, self.store, close_delay_s)
 
     async def product(self, profile: DeviceProfile) -> dict[str, Any]:
         """ProductSN, ProductSecret, the switch and how many devices got how far."""

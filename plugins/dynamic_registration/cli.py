@@ -1,33 +1,28 @@
 """``gridlinks profile show|dynamic-registration`` and ``gridlinks device
 set-secret|registration|reset-registration``: dynamic registration ("one type, one
-secret") from the command line. Kept beside :mod:`gridlinks.core.cli.main`, which mounts
-these into its ``profile`` and ``device`` groups.
+secret") from the command line, added to the core's ``profile`` and ``device`` groups
+through the ``register_commands`` hook, so they exist only while the plugin is enabled.
 
-The work is done by the dynamic-registration plugin's service, found by name in the
-hub's credential-type registry: the core never imports plugins, and with the plugin
-disabled these commands say so instead of half-working.
+The work is done by the plugin's service, found in ``hub.services`` under the name the
+plugin registered it with.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from rich.console import Console
 
 from gridlinks.core.services.bootstrap import default_tenant
-from gridlinks.core.errors import BadRequest
-
-SERVICE = "DYNAMIC_REGISTRATION"
+from gridlinks.plugins.dynamic_registration.service import SERVICE
 ACTOR = "cli"
 
 out = Console()
 
 
 def service_of(hub):
-    service = hub.credential_types.get(SERVICE)
-    if service is None:
-        raise BadRequest("dynamic registration is not enabled (list dynamic_registration under plugins: in the config)")
-    return service
+    return hub.services[SERVICE]
 
 
 def _print(pairs: list[tuple[str, object]]) -> None:
@@ -89,28 +84,33 @@ async def cmd_device_reset(hub, args) -> int:
     return 0
 
 
-def add_profile_commands(profile, common: argparse.ArgumentParser) -> None:
-    p = profile.add_parser("show", parents=[common], help="a profile's ProductSN / ProductSecret and switch")
-    p.add_argument("--name", required=True)
-    p.set_defaults(func=cmd_profile_show)
-    p = profile.add_parser("dynamic-registration", parents=[common], help="switch dynamic registration on or off")
+def _name(help: str | None = None) -> Callable[[argparse.ArgumentParser], None]:
+    def configure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--name", required=True, help=help)
+    return configure
+
+
+def _switch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True)
     switch = p.add_mutually_exclusive_group(required=True)
     switch.add_argument("--on", dest="on", action="store_true")
     switch.add_argument("--off", dest="on", action="store_false")
-    p.set_defaults(func=cmd_profile_switch)
 
 
-def add_device_commands(device, common: argparse.ArgumentParser) -> None:
-    p = device.add_parser("set-secret", parents=[common],
-                          help="static registration: the device logs in with authmode 1 and this secret")
+def _set_secret(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="the device (its DeviceSN)")
     p.add_argument("--secret", help="8 to 255 characters; generated when omitted")
-    p.set_defaults(func=cmd_device_set_secret)
-    p = device.add_parser("registration", parents=[common], help="a device's dynamic-registration state")
-    p.add_argument("--name", required=True)
-    p.set_defaults(func=cmd_device_registration)
-    p = device.add_parser("reset-registration", parents=[common],
-                          help="forget the device's secret so it may register again")
-    p.add_argument("--name", required=True)
-    p.set_defaults(func=cmd_device_reset)
+
+
+def register(register) -> None:
+    """What the plugin's ``register_commands`` hook registers."""
+    register("show", cmd_profile_show, group="profile", configure=_name(),
+             help="a profile's ProductSN / ProductSecret and switch")
+    register("dynamic-registration", cmd_profile_switch, group="profile", configure=_switch,
+             help="switch dynamic registration on or off")
+    register("set-secret", cmd_device_set_secret, group="device", configure=_set_secret,
+             help="static registration: the device logs in with authmode 1 and this secret")
+    register("registration", cmd_device_registration, group="device", configure=_name(),
+             help="a device's dynamic-registration state")
+    register("reset-registration", cmd_device_reset, group="device", configure=_name(),
+             help="forget the device's secret so it may register again")
