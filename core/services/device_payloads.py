@@ -73,5 +73,5 @@ def key_list(value: Any, name: str) -> list[str] | None:
     else:
         raise BadRequest(f"{name} must be a comma-separated string")
     if any(len(k) > MAX_KEY_LENGTH for k in keys):
-        raise BadRequest(f"attribute keys are at most {MAX_KEY_LENGTH} characters")
+        raise BadRequest(f"keys must be at most {MAX_KEY_LENGTH} characters")
     return keys
