@@ -22,6 +22,7 @@ from gridlinks.core.services.claiming import ClaimService
 from gridlinks.core.config import HubConfig
 from gridlinks.core.services.credentials import CredentialService
 from gridlinks.core.services.customers import CustomerService
+from gridlinks.core.services.device_api import DeviceApi
 from gridlinks.core.services.devices import DeviceService
 from gridlinks.core.errors import StartupError
 from gridlinks.core.services.permissions import PermissionService
@@ -62,6 +63,7 @@ class Hub:
         self.customers = CustomerService(self)
         self.permissions = PermissionService(self)
         self.claiming = ClaimService(self)
+        self.device_api = DeviceApi(self.devices, self.claiming, self.credentials, self.settings)
         self._tasks: set[asyncio.Task] = set()
         self._started: list[Transport] = []
         self._opened = False

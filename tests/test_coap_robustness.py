@@ -319,7 +319,7 @@ async def test_telemetry_the_database_cannot_store_is_4_00(running, coap, payloa
                                      b'{"t": NaN}', b'{"t": Infinity}', b'{"t": -Infinity}', b'{"t": 1e999}',
                                      b'{"t": "\\udfff"}'])
 async def test_hostile_json_is_4_00(running, coap, payload, log_records):
-    """Depends on the hardened decode_json (core/devices.py): depth limit, no NaN/Infinity,
+    """Depends on the hardened decode_json (core/services/device_payloads.py): depth limit, no NaN/Infinity,
     no lone surrogates."""
     token = await coap.device(running, "dev")
     limit = running.hub.settings.max_payload_bytes

@@ -8,7 +8,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from gridlinks.core.services.devices import decode_json
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.jsonlimits import MAX_DEPTH, nesting_depth_exceeds
 

@@ -3,7 +3,7 @@ comes through.
 
 A body is refused with 413 before it is read when its Content-Length says it is too
 large, and as soon as it grows past the limit when it is chunked; JSON goes through
-:func:`gridlinks.core.services.devices.decode_json` (bounded depth, no NaN, no lone surrogates);
+:func:`gridlinks.core.services.device_payloads.decode_json` (bounded depth, no NaN, no lone surrogates);
 the decoded value is checked against a pydantic model from :mod:`gridlinks.web.schemas`.
 Whatever is wrong becomes a BadRequest, which the HTTP transport answers as
 ``{"status": 400, "message": "...", "errorCode": 31}``.
@@ -17,7 +17,7 @@ from typing import Any, Mapping, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gridlinks.core.services.devices import decode_json
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest, PayloadTooLarge
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.device_payloads import key_list
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool, StringConstraints
 
 NAME_MAX = 255  # CharField(max_length=255): names, titles, labels, e-mails, keys
@@ -159,12 +159,7 @@ class AuditQuery(Body):
 def split_keys(value: str | None) -> list[str] | None:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``; None for no parameter. A key longer than
     any stored key is refused rather than searched for."""
-    if value is None:
-        return None
-    keys = [k.strip() for k in value.split(",") if k.strip()]
-    if any(len(k) > NAME_MAX for k in keys):
-        raise BadRequest(f"keys must be at most {NAME_MAX} characters")
-    return keys
+    return key_list(value, "keys")
 
 
 # -- customers, users, roles, groups ---------------------------------------------------------

@@ -14,7 +14,7 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.events import AttributesDeleted, AttributesUpdated, DeviceCreated, DeviceDeleted
-from gridlinks.core.services.jsonlimits import loads_bounded
+from gridlinks.core.services.device_payloads import check_kv
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
 from gridlinks.core.storage.paging import Page, page_of
 from gridlinks.core.services.credentials import credentials_insert
@@ -26,41 +26,6 @@ if TYPE_CHECKING:
 
 DUPLICATE_DEVICE = "Device with such name already exists!"
 NOT_FOUND = "Requested item wasn't found!"
-MAX_KEY_LENGTH = 255
-MAX_TS_MS = 2**63 - 1  # the BIGINT column; larger values cannot be stored
-
-
-def decode_json(raw: bytes | str, what: str = "payload") -> Any:
-    """JSON from a device or a person, or BadRequest saying what is wrong: bounded
-    depth, no NaN/Infinity, no lone surrogates (see :mod:`gridlinks.core.services.jsonlimits`)."""
-    return loads_bounded(raw, what)
-
-
-def _check_kv(values: Any, what: str) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        raise BadRequest(f"{what} must be a JSON object of key/value pairs")
-    for key in values:
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise BadRequest(f"{what} keys must be 1 to {MAX_KEY_LENGTH} characters")
-    return values
-
-
-def parse_telemetry(payload: Any) -> list[tuple[int, dict[str, Any]]]:
-    """The reference's three telemetry shapes: {k: v}, {"ts": ms, "values": {...}}, or a list of either."""
-    items = payload if isinstance(payload, list) else [payload]
-    if not items:
-        raise BadRequest("telemetry is empty")
-    out = []
-    now = now_ms()
-    for item in items:
-        if isinstance(item, dict) and "ts" in item and "values" in item:
-            ts = item["ts"]
-            if isinstance(ts, bool) or not isinstance(ts, int) or not -MAX_TS_MS - 1 <= ts <= MAX_TS_MS:
-                raise BadRequest("telemetry ts must be epoch milliseconds (a 64-bit integer)")
-            out.append((ts, _check_kv(item["values"], "telemetry values")))
-        else:
-            out.append((now, _check_kv(item, "telemetry")))
-    return out
 
 
 def integrity_message(exc: Exception) -> str:
@@ -187,7 +152,7 @@ class DeviceService:
     async def set_attributes(self, device: Device, scope: str, values: Any, source: str = "") -> None:
         if scope not in Scope.ALL:
             raise BadRequest(f"unknown attribute scope {scope!r}")
-        values = _check_kv(values, "attributes")
+        values = check_kv(values, "attributes")
         if not values:
             return
         ts = now_ms()
@@ -215,34 +180,12 @@ class DeviceService:
         row = await Attribute.get_or_none(device_id=device.id, scope=scope, key=key)
         return None if row is None else row.value
 
-    async def device_attributes(self, device: Device, client_keys: list[str] | None,
-                                shared_keys: list[str] | None) -> dict[str, dict[str, Any]]:
-        """The reference's device-side attribute read: {"client": {...}, "shared": {...}};
-        no keys named in either list means all of both scopes."""
-        out: dict[str, dict[str, Any]] = {}
-        wanted = [("client", Scope.CLIENT, client_keys), ("shared", Scope.SHARED, shared_keys)]
-        if client_keys is None and shared_keys is None:
-            wanted = [("client", Scope.CLIENT, []), ("shared", Scope.SHARED, [])]
-        for label, scope, keys in wanted:
-            if keys is None:
-                continue
-            if any(len(k) > MAX_KEY_LENGTH for k in keys):  # no stored key is longer: refuse, don't query
-                raise BadRequest(f"attribute keys are at most {MAX_KEY_LENGTH} characters")
-            rows = await self.get_attributes(device, scope, keys or None)
-            if rows:
-                out[label] = {r.key: r.value for r in rows}
-        return out
-
     # -- telemetry ------------------------------------------------------------------
 
-    def queue_telemetry(self, device: Device, payload: Any) -> "asyncio.Future":
-        """Validate now (BadRequest on a bad payload) and queue the rows; the future
-        resolves at commit. Rows of one device commit in the order they were queued."""
-        return self.hub.storage.submit(telemetry_ops(device.id, parse_telemetry(payload)))
-
-    async def save_telemetry(self, device: Device, payload: Any) -> None:
-        """Store telemetry and return once it is committed (HTTP and CoAP acknowledge after this)."""
-        await self.queue_telemetry(device, payload)
+    def queue_telemetry(self, device: Device, entries: list[tuple[int, dict[str, Any]]]) -> "asyncio.Future":
+        """Queue checked rows (:func:`~gridlinks.core.services.device_payloads.parse_telemetry`);
+        the future resolves at commit. Rows of one device commit in the order they were queued."""
+        return self.hub.storage.submit(telemetry_ops(device.id, entries))
 
     async def latest_telemetry(self, device: Device, keys: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         q = LatestValue.filter(device_id=device.id)

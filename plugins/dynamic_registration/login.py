@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.services.devices import decode_json
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.services.tokens import secrets_equal

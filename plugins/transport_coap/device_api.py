@@ -12,47 +12,46 @@ from __future__ import annotations
 
 from aiocoap import Code, Message
 
-from gridlinks.core.storage.models import Scope
 from gridlinks.plugins.transport_coap.observe import AttributeObservers
 from gridlinks.plugins.transport_coap.routes import JSON, CoapCall, Router, empty_response, json_response
 from gridlinks.plugins.transport_coap.site import TRANSPORT
 
 
-def _keys(value: str | None) -> list[str] | None:
-    return None if value is None else [k for k in (s.strip() for s in value.split(",")) if k]
+class DeviceRoutes:
+    """The CoAP codec of :class:`gridlinks.core.services.device_api.DeviceApi`: the
+    request in, one service call, the response out (errors: :mod:`.errors`). The site
+    has authenticated the token before a handler runs (:mod:`.routes`)."""
 
-
-class DeviceApi:
     def __init__(self, hub):
         self.hub = hub
+        self.api = hub.device_api
 
     async def provision(self, call: CoapCall) -> Message:
         body = await self.hub.provisioning.provision(call.json(), TRANSPORT)
         return json_response(body, Code.CREATED if body.get("status") == "SUCCESS" else Code.BAD_REQUEST)
 
     async def telemetry(self, call: CoapCall) -> Message:
-        await self.hub.devices.save_telemetry(call.device, call.json())
+        await self.api.post_telemetry(call.device, call.request.payload)
         return empty_response(Code.CREATED)
 
     async def post_attributes(self, call: CoapCall) -> Message:
-        await self.hub.devices.set_attributes(call.device, Scope.CLIENT, call.json(), source="device")
+        await self.api.post_attributes(call.device, call.request.payload)
         return empty_response(Code.CREATED)
 
     async def get_attributes(self, call: CoapCall) -> Message:
         if call.observing:
-            rows = await self.hub.devices.get_attributes(call.device, Scope.SHARED)
-            return json_response({r.key: r.value for r in rows})
-        return json_response(await self.hub.devices.device_attributes(
-            call.device, _keys(call.query("clientKeys")), _keys(call.query("sharedKeys"))))
+            return json_response(await self.api.shared_attributes(call.device))
+        return json_response(await self.api.read_attributes(
+            call.device, call.query("clientKeys"), call.query("sharedKeys")))
 
     async def claim(self, call: CoapCall) -> Message:
         """Claim info (SPEC.md section 2); a refusal is its 4.xx with the reason as diagnostic payload."""
-        await self.hub.claiming.register(call.device, call.json() if call.request.payload.strip() else {}, TRANSPORT)
+        await self.api.post_claim(call.device, call.request.payload, TRANSPORT)
         return empty_response(Code.CREATED)
 
 
 def add_device_routes(hub, router: Router, observers: AttributeObservers) -> None:
-    api = DeviceApi(hub)
+    api = DeviceRoutes(hub)
     router.add("POST", "/api/v1/provision", api.provision, produces=JSON)
     router.add("POST", "/api/v1/{token}/telemetry", api.telemetry)
     router.add("POST", "/api/v1/{token}/attributes", api.post_attributes)

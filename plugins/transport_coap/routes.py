@@ -16,7 +16,7 @@ from typing import Any
 from aiocoap import Code, Message
 from aiocoap.numbers import ContentFormat
 
-from gridlinks.core.services.devices import decode_json
+from gridlinks.core.services.device_payloads import decode_json
 
 TOKEN = "token"
 JSON = ContentFormat.JSON

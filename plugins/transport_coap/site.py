@@ -25,7 +25,6 @@ from aiocoap.resource import PathCapable
 from aiocoap.util.asyncio.recvmsg import RecvmsgSelectorDatagramTransport
 
 from gridlinks.core.errors import HubError
-from gridlinks.core.types import PresentedCredentials
 from gridlinks.plugins.transport_coap.errors import (hub_error_response, refusal, too_large_response,
                                                      unexpected_error_response)
 from gridlinks.plugins.transport_coap.routes import TOKEN, CoapCall, MethodNotAllowed, Router, empty_response
@@ -150,7 +149,7 @@ class DeviceSite(interfaces.ObservableResource, PathCapable):
         return await route.handler(call)
 
     async def _device(self, params: dict[str, str]):
-        return await self.hub.credentials.authenticate(PresentedCredentials(TRANSPORT, token=params[TOKEN]))
+        return await self.hub.device_api.authenticate(TRANSPORT, params[TOKEN])
 
 
 def _nothing() -> None:

@@ -7,67 +7,72 @@ body for an unknown token, 400 for a body that is not JSON, 413 over the payload
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
-from gridlinks.core.services.devices import decode_json
-from gridlinks.core.types import PresentedCredentials
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.web.bodies import limits, read_body
-from gridlinks.web.schemas import split_keys
 
 TRANSPORT = "HTTP"
+DeviceHandler = Callable[[Any, web.Request, Any], Awaitable[web.Response]]
 
 
-class DeviceApi:
+def authenticated(handler: DeviceHandler) -> Callable[[Any, web.Request], Awaitable[web.Response]]:
+    """Look the path's token up first: an unknown one is 401 with an empty body (the
+    reference's answer), and its body is never read."""
+    @functools.wraps(handler)
+    async def route(self: "DeviceRoutes", request: web.Request) -> web.Response:
+        device = await self.api.authenticate(TRANSPORT, request.match_info["token"])
+        if device is None:
+            return web.Response(status=401)
+        return await handler(self, request, device)
+    return route
+
+
+class DeviceRoutes:
+    """The HTTP codec of :class:`gridlinks.core.services.device_api.DeviceApi`: the
+    request in, one service call, the response out (errors: :mod:`.errors`)."""
+
     def __init__(self, hub):
         self.hub = hub
+        self.api = hub.device_api
 
-    async def _json_body(self, request: web.Request, limit: int | None = None):
-        return decode_json(await read_body(request, limit or self.hub.settings.max_payload_bytes))
-
-    async def _device(self, request: web.Request):
-        return await self.hub.credentials.authenticate(
-            PresentedCredentials(TRANSPORT, token=request.match_info["token"]))
+    async def _body(self, request: web.Request) -> bytes:
+        return await read_body(request, self.hub.settings.max_payload_bytes)
 
     async def provision(self, request: web.Request) -> web.Response:
         # Nobody is authenticated yet: the smaller of the two limits applies.
         limit = min(self.hub.settings.max_payload_bytes, limits(request).unauthenticated)
-        body = await self._json_body(request, limit)
+        body = decode_json(await read_body(request, limit))
         return web.json_response(await self.hub.provisioning.provision(body, TRANSPORT))
 
-    async def telemetry(self, request: web.Request) -> web.Response:
-        device = await self._device(request)
-        if device is None:
-            return web.Response(status=401)
-        await self.hub.devices.save_telemetry(device, await self._json_body(request))
+    @authenticated
+    async def telemetry(self, request: web.Request, device) -> web.Response:
+        await self.api.post_telemetry(device, await self._body(request))
         return web.Response(status=200)
 
-    async def post_attributes(self, request: web.Request) -> web.Response:
-        device = await self._device(request)
-        if device is None:
-            return web.Response(status=401)
-        await self.hub.devices.set_attributes(device, "CLIENT_SCOPE", await self._json_body(request), source="device")
+    @authenticated
+    async def post_attributes(self, request: web.Request, device) -> web.Response:
+        await self.api.post_attributes(device, await self._body(request))
         return web.Response(status=200)
 
-    async def get_attributes(self, request: web.Request) -> web.Response:
-        device = await self._device(request)
-        if device is None:
-            return web.Response(status=401)
-        result = await self.hub.devices.device_attributes(
-            device, split_keys(request.query.get("clientKeys")), split_keys(request.query.get("sharedKeys")))
-        return web.json_response(result)
+    @authenticated
+    async def get_attributes(self, request: web.Request, device) -> web.Response:
+        return web.json_response(await self.api.read_attributes(
+            device, request.query.get("clientKeys"), request.query.get("sharedKeys")))
 
-    async def claim(self, request: web.Request) -> web.Response:
+    @authenticated
+    async def claim(self, request: web.Request, device) -> web.Response:
         """Claim info from the device; a refusal is a 4xx with the reason (SPEC.md section 2)."""
-        device = await self._device(request)
-        if device is None:
-            return web.Response(status=401)
-        raw = await read_body(request, self.hub.settings.max_payload_bytes)
-        await self.hub.claiming.register(device, decode_json(raw) if raw.strip() else {}, TRANSPORT)
+        await self.api.post_claim(device, await self._body(request), TRANSPORT)
         return web.Response(status=200)
 
 
 def add_device_routes(hub, app: web.Application) -> None:
-    api = DeviceApi(hub)
+    api = DeviceRoutes(hub)
     app.router.add_post("/api/v1/provision", api.provision)
     app.router.add_post("/api/v1/{token}/telemetry", api.telemetry)
     app.router.add_post("/api/v1/{token}/attributes", api.post_attributes)

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.services.claiming import device_reply
-from gridlinks.core.services.devices import decode_json
-from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.storage.models import Scope
+from gridlinks.core.services.device_payloads import decode_json
+from gridlinks.core.errors import HubError
 from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT
 from gridlinks.plugins.transport_mqtt.sessions import Connection, topic_matches
 
@@ -69,31 +68,17 @@ def telemetry(msg: DeviceMessage) -> "asyncio.Future":
     commits (one fast publisher rides group commit instead of paying a commit per
     message). The server acknowledges (PUBACK/PUBREC) only when the future resolves;
     order is kept: the writer commits in queue order."""
-    return msg.hub.devices.queue_telemetry(msg.device, msg.json())
+    return msg.hub.device_api.post_telemetry(msg.device, msg.payload)
 
 
 async def client_attributes(msg: DeviceMessage) -> None:
-    await msg.hub.devices.set_attributes(msg.device, Scope.CLIENT, msg.json(), source="device")
-
-
-def _keys(body: dict[str, Any], name: str) -> list[str] | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [k.strip() for k in value.split(",") if k.strip()]
-    if isinstance(value, list) and all(isinstance(k, str) for k in value):
-        return value
-    raise BadRequest(f"{name} must be a comma-separated string")
+    await msg.hub.device_api.post_attributes(msg.device, msg.payload)
 
 
 async def attribute_request(msg: DeviceMessage) -> None:
     """``{"clientKeys": "a,b", "sharedKeys": "c"}`` (both optional: none means all),
     answered with the reference's ``{"client": {...}, "shared": {...}}``."""
-    body = msg.json() if msg.payload.strip() else {}
-    if not isinstance(body, dict):
-        raise BadRequest("attribute request must be a JSON object")
-    result = await msg.hub.devices.device_attributes(msg.device, _keys(body, "clientKeys"), _keys(body, "sharedKeys"))
+    result = await msg.hub.device_api.attribute_request(msg.device, msg.payload)
     await msg.reply(ATTRIBUTES_RESPONSE + msg.request_id, result)
 
 
@@ -103,10 +88,7 @@ async def device_rpc(msg: DeviceMessage) -> None:
     a rule engine has nothing to route them to."""
     body = msg.json()
     if isinstance(body, dict) and body.get("method") == "getSessionLimits":
-        limits = {"maxPayloadSize": msg.hub.settings.max_payload_bytes,
-                  "maxInflightMessages": msg.session.max_pending,
-                  "rateLimits": {}}
-        await msg.reply(RPC_RESPONSE + msg.request_id, limits)
+        await msg.reply(RPC_RESPONSE + msg.request_id, msg.hub.device_api.session_limits(msg.session.max_pending))
 
 
 async def accepted(msg: DeviceMessage) -> None:
@@ -119,7 +101,7 @@ async def claim(msg: DeviceMessage) -> None:
     outcome on ``claim/response`` if it subscribed there, and the audit log keeps it."""
     error = None
     try:
-        await msg.hub.claiming.register(msg.device, msg.json() if msg.payload.strip() else {}, TRANSPORT)
+        await msg.hub.device_api.post_claim(msg.device, msg.payload, TRANSPORT)
     except HubError as exc:
         error = exc
     if msg.session.subscription_qos(CLAIM_RESPONSE) is not None:
@@ -129,7 +111,7 @@ async def claim(msg: DeviceMessage) -> None:
 async def gateway_claim(msg: DeviceMessage) -> None:
     """``{"Device A": {claim info}, ...}`` from a gateway; each device's outcome is audited.
     A device that is not a gateway, or a payload that is no such map, ends the session."""
-    await msg.hub.claiming.register_for_gateway(msg.device, msg.json(), TRANSPORT)
+    await msg.hub.device_api.gateway_claim(msg.device, msg.payload, TRANSPORT)
 
 
 TOPICS: list[tuple[str, Handler]] = [

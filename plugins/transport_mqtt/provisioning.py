@@ -10,7 +10,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.services.devices import decode_json
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.provisioning import FAILURE_BODY
 from gridlinks.core.types import RestrictedSession, SessionChannel

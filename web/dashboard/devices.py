@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gridlinks.core.services.devices import decode_json
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, Tenant
 from gridlinks.core.types import ProvisionRequest

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 
-from gridlinks.core.services.devices import decode_json
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.storage.models import Attribute, AuditEvent, Device, DeviceProfile, Scope, now_ms
 
