@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.config import HubConfig, HubSettings
+    from gridlinks.core.registry import Registry
+    from gridlinks.core.storage.database import Storage
     from gridlinks.core.storage.models import Device, DeviceCredentials, DeviceProfile
 
 
@@ -190,3 +194,37 @@ class ClaimStore(Protocol):
 
     async def incr(self, key: str, ttl_s: float) -> int:
         """Add one to the counter at ``key`` and return it; a new counter lives ``ttl_s``."""
+
+
+class PluginHost(Protocol):
+    """The hub as plugin hooks see it (``hub`` in :mod:`gridlinks.core.hookspecs`).
+
+    A protocol, not the ``Hub`` class: the hub imports the plugin manager and so the hook
+    specifications, which therefore must not import the hub back (``core/`` has no import
+    cycle, type-only imports included). The kernel parts are typed; the services are
+    ``Any`` here because the kernel does not import the services layer."""
+
+    config: HubConfig
+    settings: HubSettings
+    bus: EventBus
+    pm: Any
+    storage: Storage
+    credential_types: Registry[CredentialType]
+    provision_strategies: Registry[ProvisionStrategy]
+    claim_strategies: Registry[ClaimStrategy]
+    claim_stores: Registry[ClaimStore]
+    transports: Registry[Transport]
+    audit: Any
+    auth: Any
+    credentials: Any
+    profiles: Any
+    devices: Any
+    provisioning: Any
+    bulk_import: Any
+    customers: Any
+    permissions: Any
+    claiming: Any
+
+    def create_task(self, coro: Any, name: str | None = None) -> Any: ...
+
+    def bind_error(self, port: int, setting: str, env: str, exc: OSError) -> Exception: ...

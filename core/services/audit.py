@@ -8,14 +8,12 @@ attempt ended. Secrets are never part of event data.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gridlinks.core.bus import MATCH_ALL, Event
+from gridlinks.core.bus import MATCH_ALL, Event, EventBus
+from gridlinks.core.storage.database import Storage
 from gridlinks.core.storage.models import AuditEvent, now_ms
 from gridlinks.core.storage.writes import Insert
-
-if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -23,20 +21,21 @@ _COLUMNS = ("tenant_id", "transport", "device_id", "device_name", "actor", "reas
 
 
 class AuditLog:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus):
+        self.storage = storage
+        self.bus = bus
         self._unsubscribe = None
 
     def attach(self) -> None:
         if self._unsubscribe is None:
-            self._unsubscribe = self.hub.bus.listen(MATCH_ALL, self._on_event)
+            self._unsubscribe = self.bus.listen(MATCH_ALL, self._on_event)
 
     async def _on_event(self, event: Event) -> None:
         if event.audited:
             return
         op = self.row_op(event.type, event.data, event.time_ms)
         if op is not None:
-            await self.hub.storage.write([op])
+            await self.storage.write([op])
 
     def row_op(self, event_type: str, data: dict[str, Any], time_ms: int | None = None) -> Insert | None:
         """The audit row for an event, as a write that can join the unit it describes

@@ -17,7 +17,9 @@ from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.paging import Page, page_of
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.services.auth import AuthService
+    from gridlinks.core.storage.database import Storage
 
 
 def entity_id(value: Any) -> uuid.UUID:
@@ -37,12 +39,14 @@ async def one(model, message: str = NOT_FOUND, **filters: Any):
 
 
 class CustomerService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus, auth: AuthService):
+        self.storage = storage
+        self.bus = bus
+        self.auth = auth
 
     async def create(self, tenant: Tenant, title: str) -> Customer:
         customer = await self._save_title(Customer(tenant=tenant), title)
-        await self.hub.bus.fire("customer_created", {"tenant_id": str(tenant.id), "customer": customer.title})
+        await self.bus.fire("customer_created", {"tenant_id": str(tenant.id), "customer": customer.title})
         return customer
 
     async def rename(self, customer: Customer, title: str) -> Customer:
@@ -80,7 +84,7 @@ class CustomerService:
     async def add_user(self, customer: Customer, email: str, password: str, first_name: str = "",
                        last_name: str = "") -> User:
         tenant = await Tenant.get(id=customer.tenant_id)
-        user = await self.hub.auth.create_user(email, password, Authority.CUSTOMER_USER, tenant, customer)
+        user = await self.auth.create_user(email, password, Authority.CUSTOMER_USER, tenant, customer)
         if first_name or last_name:
             user.first_name, user.last_name = first_name, last_name
             await user.save(update_fields=["first_name", "last_name"])

@@ -21,7 +21,9 @@ from gridlinks.core.types import CredentialSpec
 from gridlinks.core.storage.writes import Delete, Insert, Op, Upsert
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.services.credentials import CredentialService
+    from gridlinks.core.storage.database import Storage
 
 DUPLICATE_DEVICE = "Device with such name already exists!"
 NOT_FOUND = "Requested item wasn't found!"
@@ -96,8 +98,10 @@ def telemetry_ops(device_id: Any, entries: list[tuple[int, dict[str, Any]]]) -> 
 
 
 class DeviceService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus, credentials: CredentialService):
+        self.storage = storage
+        self.bus = bus
+        self.credentials = credentials
 
     # -- people's side ------------------------------------------------------------
 
@@ -119,15 +123,15 @@ class DeviceService:
     async def create(self, tenant: Tenant, profile: DeviceProfile, name: str, *, type: str | None = None,
                      label: str = "", is_gateway: bool = False, credentials: CredentialSpec | None = None) -> Device:
         """A device with credentials (a generated access token unless given), atomically."""
-        spec = credentials or await self.hub.credentials.default_spec()
+        spec = credentials or await self.credentials.default_spec()
         device_id, ops = self.create_ops(tenant.id, profile, name, spec, type=type, label=label,
                                          is_gateway=is_gateway)
         try:
-            await self.hub.storage.write(ops)
+            await self.storage.write(ops)
         except IntegrityError as exc:
             raise Conflict(integrity_message(exc)) from None
         device = await Device.get(id=device_id)
-        await self.hub.bus.fire("device_created", {"device_id": str(device.id), "device_name": device.name,
+        await self.bus.fire("device_created", {"device_id": str(device.id), "device_name": device.name,
                                                    "tenant_id": str(tenant.id)})
         return device
 
@@ -164,7 +168,7 @@ class DeviceService:
 
     async def delete(self, device: Device) -> None:
         await device.delete()
-        await self.hub.bus.fire("device_deleted", {"device_id": str(device.id), "device_name": device.name})
+        await self.bus.fire("device_deleted", {"device_id": str(device.id), "device_name": device.name})
 
     @staticmethod
     def to_json(device: Device) -> dict[str, Any]:
@@ -190,8 +194,8 @@ class DeviceService:
         if not values:
             return
         ts = now_ms()
-        await self.hub.storage.write([attribute_upsert(device.id, scope, k, v, ts) for k, v in values.items()])
-        await self.hub.bus.fire("attributes_updated", {"device_id": str(device.id), "scope": scope,
+        await self.storage.write([attribute_upsert(device.id, scope, k, v, ts) for k, v in values.items()])
+        await self.bus.fire("attributes_updated", {"device_id": str(device.id), "scope": scope,
                                                        "values": values, "source": source})
 
     async def delete_attributes(self, device: Device, scope: str, keys: list[str], source: str = "") -> None:
@@ -199,9 +203,9 @@ class DeviceService:
             raise BadRequest(f"unknown attribute scope {scope!r}")
         if not keys:
             return
-        await self.hub.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
+        await self.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
                                       for k in keys])
-        await self.hub.bus.fire("attributes_deleted", {"device_id": str(device.id), "scope": scope,
+        await self.bus.fire("attributes_deleted", {"device_id": str(device.id), "scope": scope,
                                                        "keys": list(keys), "source": source})
 
     async def get_attributes(self, device: Device, scope: str, keys: list[str] | None = None) -> list[Attribute]:
@@ -237,7 +241,7 @@ class DeviceService:
     def queue_telemetry(self, device: Device, payload: Any) -> "asyncio.Future":
         """Validate now (BadRequest on a bad payload) and queue the rows; the future
         resolves at commit. Rows of one device commit in the order they were queued."""
-        return self.hub.storage.submit(telemetry_ops(device.id, parse_telemetry(payload)))
+        return self.storage.submit(telemetry_ops(device.id, parse_telemetry(payload)))
 
     async def save_telemetry(self, device: Device, payload: Any) -> None:
         """Store telemetry and return once it is committed (HTTP and CoAP acknowledge after this)."""

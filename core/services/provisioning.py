@@ -26,7 +26,13 @@ from gridlinks.core.services.tokens import random_alnum, secrets_equal
 from gridlinks.core.types import IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.registry import Registry
+    from gridlinks.core.services.audit import AuditLog
+    from gridlinks.core.services.credentials import CredentialService
+    from gridlinks.core.services.profiles import ProfileService
+    from gridlinks.core.storage.database import Storage
+    from gridlinks.core.types import ProvisionStrategy
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +71,14 @@ def parse_provision_request(body: Any, transport: str) -> ProvisionRequest:
 
 
 class ProvisioningService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus, provision_strategies: Registry[ProvisionStrategy],
+                 profiles: ProfileService, credentials: CredentialService, audit: AuditLog):
+        self.storage = storage
+        self.bus = bus
+        self.provision_strategies = provision_strategies
+        self.profiles = profiles
+        self.credentials = credentials
+        self.audit = audit
 
     async def provision(self, body: Any, transport: str) -> dict[str, Any]:
         """Decoded request in, response body out. Raises BadRequest only for malformed input."""
@@ -78,7 +90,7 @@ class ProvisioningService:
                 return dict(NOT_FOUND_BODY)
             if request.device_name is not None and not request.device_name.strip():
                 raise ProvisionRefused("device name is blank")
-            strategy = self.hub.provision_strategies.get(profile.provision_type)
+            strategy = self.provision_strategies.get(profile.provision_type)
             if strategy is None:
                 await self._failed(request, profile, f"no enabled strategy for {profile.provision_type}")
                 return dict(NOT_FOUND_BODY)
@@ -94,7 +106,7 @@ class ProvisioningService:
         if not request.key or not request.secret:
             reason = "provision key or secret is empty"
         else:
-            profile = await self.hub.profiles.by_provision_key(request.key)
+            profile = await self.profiles.by_provision_key(request.key)
             if profile is None:
                 reason = "no profile has this provision key"
             elif not secrets_equal(request.secret, profile.provision_secret):
@@ -107,7 +119,7 @@ class ProvisioningService:
         return profile
 
     async def _execute(self, request: ProvisionRequest, profile: DeviceProfile, plan: ProvisionPlan) -> dict[str, Any]:
-        creds_service = self.hub.credentials
+        creds_service = self.credentials
         credentials = None
         if plan.existing_device is None:
             spec = await creds_service.spec_for_request(request)
@@ -134,14 +146,14 @@ class ProvisioningService:
             # Honoured only where the profile allows gateways; otherwise ignored, as the
             # reference ignores fields it does not know, and the audit row says so.
             event["gateway"] = "created" if allows_gateways(profile) else "ignored: profile does not allow gateways"
-        ops.append(self.hub.audit.row_op("device_provisioned", event))
+        ops.append(self.audit.row_op("device_provisioned", event))
         try:
-            await self.hub.storage.write(ops)
+            await self.storage.write(ops)
         except IntegrityError as exc:
             raise ProvisionRefused(self._integrity_reason(plan, exc)) from None
         except BadRequest as exc:  # a value the schema cannot hold (an over-long name)
             raise ProvisionRefused(str(exc)) from None
-        await self.hub.bus.fire("device_provisioned", event, audited=True)
+        await self.bus.fire("device_provisioned", event, audited=True)
         return {
             "credentialsValue": creds_service.response_value(credentials),
             "credentialsType": credentials.credentials_type,
@@ -161,7 +173,7 @@ class ProvisioningService:
 
     async def _failed(self, request: ProvisionRequest, profile: DeviceProfile | None, reason: str,
                       status: str = "FAILURE") -> None:
-        await self.hub.bus.fire("provision_failed", {
+        await self.bus.fire("provision_failed", {
             "outcome": status, "reason": reason, "transport": request.transport,
             "tenant_id": str(profile.tenant_id) if profile else None,
             "device_name": request.device_name or "", "profile": profile.name if profile else None,
