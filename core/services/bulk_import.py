@@ -19,7 +19,8 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.services.credentials import replace_credentials_ops
-from gridlinks.core.services.devices import attribute_upsert, integrity_message, telemetry_ops
+from gridlinks.core.services.conflicts import conflict_message
+from gridlinks.core.services.devices import attribute_upsert, telemetry_ops
 from gridlinks.core.storage.models import Device, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
 from gridlinks.core.storage.writes import Update
@@ -219,7 +220,7 @@ class BulkImporter:
                 continue
             error = next(results)
             if isinstance(error, IntegrityError):
-                outcomes.append((line, integrity_message(error)))
+                outcomes.append((line, conflict_message(error)))
             elif isinstance(error, BaseException):
                 raise error
             else:

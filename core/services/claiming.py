@@ -33,7 +33,9 @@ from gridlinks.core.services import claim_limits
 from gridlinks.core.services.claim_limits import AttemptLimiter
 from gridlinks.core.errors import (BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound,
                                    TooManyAttempts)
-from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms, wrap
+from gridlinks.core.services.devices import attribute_upsert
+from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms
+from gridlinks.core.storage.writes import Delete, NoRowMatched, Op, Update
 from gridlinks.core.services.permissions import PERMISSION_DENIED, Operation, Resource
 from gridlinks.core.services.tokens import secrets_equal
 from gridlinks.core.types import ClaimInfo, ClaimStore, ClaimStrategy
@@ -329,15 +331,18 @@ class ClaimService:
         return None if matches else "wrong secret key"
 
     async def _assign(self, device: Device, who: "Principal") -> bool:
-        """Assign and clean the claim attributes in one transaction; False if another
-        request assigned the device first (the conditional update settles the race)."""
-        async with self.storage.transaction() as tx:
-            changed = await Device.filter(id=device.id, customer_id__isnull=True).using_db(tx).update(
-                customer_id=who.customer_id)
-            if not changed:
-                return False
-            await Attribute.filter(device_id=device.id, scope=Scope.SERVER,
-                                   key__in=[CLAIMING_ALLOWED, CLAIMING_DATA]).using_db(tx).delete()
+        """Assign and clean the claim attributes in one unit; False if another request
+        assigned the device first (the guarded update, only while unassigned, settles
+        the race: the loser's unit commits nothing)."""
+        try:
+            await self.storage.write([
+                Update(Device, {"customer_id": who.customer_id}, {"id": device.id}, where_null=("customer_id",),
+                       guard=True),
+                *(Delete(Attribute, {"device_id": device.id, "scope": Scope.SERVER, "key": key})
+                  for key in (CLAIMING_ALLOWED, CLAIMING_DATA)),
+            ])
+        except NoRowMatched:
+            return False
         return True
 
     async def _discard(self, device: Device) -> None:
@@ -364,13 +369,10 @@ class ClaimService:
             await self._fire_failed("device_reclaimed", event, exc)
             raise
         previous = device.customer_id
-        async with self.storage.transaction() as tx:
-            await Device.filter(id=device.id).using_db(tx).update(customer_id=None)
-            if not self.settings.allow_claiming_by_default:
-                allowed = Attribute.filter(device_id=device.id, scope=Scope.SERVER, key=CLAIMING_ALLOWED)
-                await allowed.using_db(tx).delete()
-                await Attribute.create(device_id=device.id, scope=Scope.SERVER, key=CLAIMING_ALLOWED,
-                                       boxed=wrap(True), using_db=tx)
+        unit: list[Op] = [Update(Device, {"customer_id": None}, {"id": device.id})]
+        if not self.settings.allow_claiming_by_default:
+            unit.append(attribute_upsert(device.id, Scope.SERVER, CLAIMING_ALLOWED, True))
+        await self.storage.write(unit)
         await self._discard(device)
         await self.bus.fire("device_reclaimed", {**event, "outcome": SUCCESS,
                                                      "customer_id": str(previous) if previous else None})

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
+from gridlinks.core.services.conflicts import DUPLICATE_CUSTOMER
 from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
@@ -61,7 +62,7 @@ class CustomerService:
         try:
             await customer.save()
         except IntegrityError:
-            raise Conflict("Customer with such title already exists!") from None
+            raise Conflict(DUPLICATE_CUSTOMER) from None
         return customer
 
     async def get(self, tenant_id: uuid.UUID | None, customer_id: Any) -> Customer:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
+from gridlinks.core.services.conflicts import conflict_message
 from gridlinks.core.services.jsonlimits import loads_bounded
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
 from gridlinks.core.storage.paging import Page, page_of
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from gridlinks.core.services.credentials import CredentialService
     from gridlinks.core.storage.database import Storage
 
-DUPLICATE_DEVICE = "Device with such name already exists!"
 NOT_FOUND = "Requested item wasn't found!"
 MAX_KEY_LENGTH = 255
 MAX_TS_MS = 2**63 - 1  # the BIGINT column; larger values cannot be stored
@@ -62,13 +62,6 @@ def parse_telemetry(payload: Any) -> list[tuple[int, dict[str, Any]]]:
         else:
             out.append((now, _check_kv(item, "telemetry")))
     return out
-
-
-def integrity_message(exc: Exception) -> str:
-    """The reference's message for the uniqueness rule a device write broke."""
-    if "credentials" in str(exc).lower():
-        return "Device credentials are already assigned to another device!"
-    return DUPLICATE_DEVICE
 
 
 def attribute_upsert(device_id: Any, scope: str, key: str, value: Any, ts: int | None = None,
@@ -129,7 +122,7 @@ class DeviceService:
         try:
             await self.storage.write(ops)
         except IntegrityError as exc:
-            raise Conflict(integrity_message(exc)) from None
+            raise Conflict(conflict_message(exc)) from None
         device = await Device.get(id=device_id)
         await self.bus.fire("device_created", {"device_id": str(device.id), "device_name": device.name,
                                                    "tenant_id": str(tenant.id)})

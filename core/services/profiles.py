@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
+from gridlinks.core.services.conflicts import DUPLICATE_PROFILE_KEY, DUPLICATE_PROFILE_NAME
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.core.storage.paging import Page, page_of
 from gridlinks.core.services.tokens import random_alnum
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
     from gridlinks.core.registry import Registry
     from gridlinks.core.types import ProvisionStrategy
 
-DUPLICATE_KEY = "Device profile with such provision device key already exists!"
-DUPLICATE_NAME = "Device profile with such name already exists!"
+DUPLICATE_KEY = DUPLICATE_PROFILE_KEY
+DUPLICATE_NAME = DUPLICATE_PROFILE_NAME
 DISABLED = "DISABLED"
 PROVISION_KEY_MAX = DeviceProfile._meta.fields_map["provision_key"].max_length
 # provisionConfiguration member: may a provision request create a gateway in this profile?

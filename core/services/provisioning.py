@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.conflicts import provision_reason
 from gridlinks.core.services.credentials import credentials_insert
 from gridlinks.core.services.devices import attribute_upsert
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope
@@ -164,12 +165,7 @@ class ProvisioningService:
 
     @staticmethod
     def _integrity_reason(plan: ProvisionPlan, exc: Exception) -> str:
-        text = str(exc).lower()
-        if "credentials" in text:
-            return "requested credentials are already in use"
-        if plan.existing_device is not None or "attribute" in text:
-            return "device is already provisioned"
-        return "a device with this name already exists"
+        return provision_reason(exc, plan.existing_device is not None)
 
     async def _failed(self, request: ProvisionRequest, profile: DeviceProfile | None, reason: str,
                       status: str = "FAILURE") -> None:
