@@ -20,7 +20,6 @@ from gridlinks.core.storage.paging import Page, page_of
 if TYPE_CHECKING:
     from gridlinks.core.bus import EventBus
     from gridlinks.core.services.auth import AuthService
-    from gridlinks.core.storage.database import Storage
 
 
 def entity_id(value: Any) -> uuid.UUID:
@@ -40,8 +39,7 @@ async def one(model, message: str = NOT_FOUND, **filters: Any):
 
 
 class CustomerService:
-    def __init__(self, storage: Storage, bus: EventBus, auth: AuthService):
-        self.storage = storage
+    def __init__(self, bus: EventBus, auth: AuthService):
         self.bus = bus
         self.auth = auth
 
