@@ -16,7 +16,8 @@ import pluggy
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from gridlinks.core.hub import Hub
+    # plugins see the hub through a protocol: importing core.hub here would be a cycle
+    from gridlinks.core.types import PluginHost as Hub
     from gridlinks.core.types import RegisterCommand
 
 PROJECT = "gridlinks"

@@ -3,6 +3,14 @@ and services. Nothing is module-global, so tests build a fresh hub per test.
 
 Life cycle: ``await hub.open()`` loads plugins and opens storage (what the CLI needs);
 ``await hub.start()`` also starts every transport; ``await hub.stop()`` undoes both.
+
+Wiring: this module alone knows every service. Each service receives what it uses - the
+storage, the bus, a registry, its settings section, other services - in its constructor,
+so its dependencies are visible in its signature and no service reaches another through
+the hub (nor imports this module, so ``core/`` has no import cycle). The ``Storage`` is
+built here, unopened, so that services can hold the one reference from the start;
+``open()`` hands it the plugins' model modules and opens it, ``stop()`` closes it (it can
+be opened again). Plugins and web code still use the hub's attributes (``hub.devices``...).
 """
 
 from __future__ import annotations
@@ -52,18 +60,23 @@ class Hub:
         self.services: Registry[Any] = Registry("service")  # plugins' own services, by plugin-chosen name
         self._extra_plugins = dict(extra_plugins or {})
         self.pm = None
-        self.storage: Storage | None = None
-        self.audit = AuditLog(self)
-        self.auth = AuthService(self)
-        self.credentials = CredentialService(self)
-        self.profiles = ProfileService(self)
-        self.devices = DeviceService(self)
-        self.provisioning = ProvisioningService(self)
-        self.bulk_import = BulkImporter(self)
-        self.customers = CustomerService(self)
-        self.permissions = PermissionService(self)
-        self.claiming = ClaimService(self)
-        self.device_api = DeviceApi(self.devices, self.claiming, self.credentials, self.settings)
+        settings = self.settings
+        self.storage = Storage(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous,
+                               sqlite_cache_mb=settings.sqlite_cache_mb)
+        storage, bus = self.storage, self.bus
+        self.audit = AuditLog(storage, bus)
+        self.auth = AuthService(settings.auth, settings.data_dir, storage, bus)
+        self.credentials = CredentialService(self.credential_types, storage, bus)
+        self.profiles = ProfileService(self.provision_strategies, bus, settings.profile_cache_s)
+        self.devices = DeviceService(storage, bus, self.credentials)
+        self.provisioning = ProvisioningService(storage, bus, self.provision_strategies, self.profiles,
+                                                self.credentials, self.audit)
+        self.bulk_import = BulkImporter(storage, bus, self.profiles, self.credentials, self.devices)
+        self.customers = CustomerService(bus, self.auth)
+        self.permissions = PermissionService(settings.claim)
+        self.claiming = ClaimService(settings.claim, storage, bus, self.claim_strategies, self.claim_stores,
+                                     self.devices, self.permissions)
+        self.device_api = DeviceApi(self.devices, self.claiming, self.credentials, settings)
         self._tasks: set[asyncio.Task] = set()
         self._started: list[Transport] = []
         self._opened = False
@@ -93,9 +106,7 @@ class Hub:
             return self
         private_dir(self.settings.data_dir)  # 0700: the database, keys and secrets live here
         self._load_plugins()
-        self.storage = Storage(self.settings.database_url, self._model_modules(),
-                               sqlite_synchronous=self.settings.sqlite_synchronous,
-                               sqlite_cache_mb=self.settings.sqlite_cache_mb)
+        self.storage.use_models(self._model_modules())
         await self.storage.open()
         for store in self.claim_stores:  # stores that hold connections (Redis) open them here
             opener = getattr(store, "open", None)
@@ -138,9 +149,7 @@ class Hub:
                     await closer()
                 except Exception as exc:
                     log.warning("claim store %s did not close cleanly: %s", store.name, exc)
-        if self.storage is not None:
-            await self.storage.close()
-            self.storage = None
+        await self.storage.close()
         self._opened = False
 
     async def __aenter__(self) -> "Hub":

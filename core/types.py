@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     import argparse
 
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.config import HubConfig, HubSettings
+    from gridlinks.core.registry import Registry
+    from gridlinks.core.storage.database import Storage
     from gridlinks.core.storage.models import Device, DeviceCredentials, DeviceProfile
 
 
@@ -312,3 +316,39 @@ class RegisterCommand(Protocol):
 
     def __call__(self, name: str, run: CommandRun, group: str | None = None, help: str = "",
                  configure: CommandConfigure | None = None) -> None: ...
+
+
+class PluginHost(Protocol):
+    """The hub as plugin hooks see it (``hub`` in :mod:`gridlinks.core.hookspecs`).
+
+    A protocol, not the ``Hub`` class: the hub imports the plugin manager and so the hook
+    specifications, which therefore must not import the hub back (``core/`` has no import
+    cycle, type-only imports included). The kernel parts are typed; the services are
+    ``Any`` here because the kernel does not import the services layer."""
+
+    config: HubConfig
+    settings: HubSettings
+    bus: EventBus
+    pm: Any
+    storage: Storage
+    credential_types: Registry[CredentialType]
+    provision_strategies: Registry[ProvisionStrategy]
+    claim_strategies: Registry[ClaimStrategy]
+    claim_stores: Registry[ClaimStore]
+    transports: Registry[Transport]
+    audit: Any
+    auth: Any
+    credentials: Any
+    profiles: Any
+    devices: Any
+    provisioning: Any
+    bulk_import: Any
+    customers: Any
+    permissions: Any
+    claiming: Any
+    device_api: Any
+    services: Registry[Any]
+
+    def create_task(self, coro: Any, name: str | None = None) -> Any: ...
+
+    def bind_error(self, port: int, setting: str, env: str, exc: OSError) -> Exception: ...

@@ -8,14 +8,13 @@ attempt ended. Secrets are never part of event data.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gridlinks.core.bus import EventBus
 from gridlinks.core.events import Outcome
+from gridlinks.core.storage.database import Storage
 from gridlinks.core.storage.models import AuditEvent
 from gridlinks.core.storage.writes import Insert
-
-if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +22,19 @@ _COLUMNS = ("tenant_id", "transport", "device_id", "device_name", "actor", "reas
 
 
 class AuditLog:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus):
+        self.storage = storage
+        self.bus = bus
         self._unsubscribe = None
 
     def attach(self) -> None:
         if self._unsubscribe is None:
-            self._unsubscribe = self.hub.bus.listen(Outcome, self._on_event)
+            self._unsubscribe = self.bus.listen(Outcome, self._on_event)
 
     async def _on_event(self, event: Outcome) -> None:
         if event.audited:
             return
-        await self.hub.storage.write([self.row_op(event)])
+        await self.storage.write([self.row_op(event)])
 
     def row_op(self, event: Outcome) -> Insert:
         """The audit row for an event, as a write that can join the unit it describes

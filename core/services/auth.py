@@ -17,7 +17,8 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -27,10 +28,9 @@ from gridlinks.core.errors import BadRequest, Conflict, TokenExpired, Unauthoriz
 from gridlinks.core.events import SessionsRevoked, UserLogin, UserLogout
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.session_models import AuthSession
-from gridlinks.core.storage.database import owner_only
-
-if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+from gridlinks.core.storage.database import Storage, owner_only
+from gridlinks.core.bus import EventBus
+from gridlinks.core.config import AuthSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +59,21 @@ class Principal:
 
 
 class AuthService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, settings: AuthSettings, data_dir: Path, storage: Storage, bus: EventBus):
+        self.settings = settings
+        self.data_dir = data_dir  # where a generated signing key is kept
+        self.storage = storage
+        self.bus = bus
         self._key: str | None = None
         self._last_purge = float("-inf")
         self._session_sql: str | None = None
 
     def load_signing_key(self) -> None:
-        configured = self.hub.settings.auth.jwt_secret
+        configured = self.settings.jwt_secret
         if configured:
             self._key = configured
             return
-        path = self.hub.settings.data_dir / "jwt.secret"
+        path = self.data_dir / "jwt.secret"
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
@@ -122,7 +125,7 @@ class AuthService:
         if user is None or not ok or not user.enabled:
             raise Unauthorized("Invalid username or password")
         tokens = await self.start_session(user)
-        await self.hub.bus.fire(UserLogin(outcome="SUCCESS", actor=user.email, tenant_id=user.tenant_id))
+        await self.bus.fire(UserLogin(outcome="SUCCESS", actor=user.email, tenant_id=user.tenant_id))
         return tokens
 
     async def start_session(self, user: User) -> dict[str, str]:
@@ -131,7 +134,7 @@ class AuthService:
         now = int(time.time())
         refresh_jti = _new_jti()
         session = await AuthSession.create(id=uuid.uuid4(), user_id=user.id, refresh_jti=refresh_jti,
-                                           expires_ms=(now + self.hub.settings.auth.refresh_token_ttl_s) * 1000)
+                                           expires_ms=(now + self.settings.refresh_token_ttl_s) * 1000)
         return self._tokens(user, session.id, refresh_jti, now)
 
     def _tokens(self, user: User, sid: uuid.UUID, refresh_jti: str, now: int) -> dict[str, str]:
@@ -141,7 +144,7 @@ class AuthService:
             "customerId": str(user.customer_id) if user.customer_id else None,
             "sid": str(sid), "iat": now, "iss": "gridlinks",
         }
-        auth = self.hub.settings.auth
+        auth = self.settings
         token = jwt.encode({**claims, "jti": _new_jti(), "exp": now + auth.token_ttl_s}, self._key, algorithm="HS256")
         refresh = jwt.encode({**claims, "jti": refresh_jti, "exp": now + auth.refresh_token_ttl_s, "typ": "refresh"},
                              self._key, algorithm="HS256")
@@ -176,7 +179,7 @@ class AuthService:
         now = int(time.time())
         new_jti = _new_jti()
         rotated = await AuthSession.filter(id=sid, user_id=user_id, refresh_jti=jti, expires_ms__gt=now * 1000).update(
-            refresh_jti=new_jti, expires_ms=(now + self.hub.settings.auth.refresh_token_ttl_s) * 1000)
+            refresh_jti=new_jti, expires_ms=(now + self.settings.refresh_token_ttl_s) * 1000)
         if not rotated:
             if await AuthSession.filter(id=sid).delete():
                 log.warning("a used refresh token was presented again; session %s of user %s ended", sid, user_id)
@@ -196,7 +199,7 @@ class AuthService:
         sid = _uuid(claims.get("sid"))
         if sid is None or not await AuthSession.filter(id=sid).delete():
             return False
-        await self.hub.bus.fire(UserLogout(outcome="SUCCESS", actor=claims.get("sub"),
+        await self.bus.fire(UserLogout(outcome="SUCCESS", actor=claims.get("sub"),
                                            tenant_id=claims.get("tenantId")))
         return True
 
@@ -204,7 +207,7 @@ class AuthService:
         """Sign ``user`` out everywhere: every session, access and refresh token ends.
         ``actor``: who did it (the user themself when None). Returns how many ended."""
         ended = await AuthSession.filter(user_id=user.id).delete()
-        await self.hub.bus.fire(SessionsRevoked(outcome="SUCCESS", actor=actor or user.email,
+        await self.bus.fire(SessionsRevoked(outcome="SUCCESS", actor=actor or user.email,
                                                 tenant_id=user.tenant_id, user=user.email, sessions=ended))
         return ended
 
@@ -243,11 +246,11 @@ class AuthService:
             uc, sc = users.fields_db_projection, sessions.fields_db_projection
             wanted = ", ".join(f'u."{uc[name]}" AS {name}'
                                for name in ("id", "email", "authority", "tenant_id", "customer_id", "enabled"))
-            first, second = ("$1", "$2") if self.hub.storage.dialect == "postgres" else ("?", "?")
+            first, second = ("$1", "$2") if self.storage.dialect == "postgres" else ("?", "?")
             self._session_sql = (f'SELECT {wanted} FROM "{users.db_table}" u JOIN "{sessions.db_table}" s '
                                  f'ON s."{sc["user_id"]}" = u."{uc["id"]}" '
                                  f'WHERE s."{sc["id"]}" = {first} AND u."{uc["id"]}" = {second}')
-        rows = await self.hub.storage.connection().execute_query_dict(self._session_sql, [str(sid), str(user_id)])
+        rows = await self.storage.connection().execute_query_dict(self._session_sql, [str(sid), str(user_id)])
         return rows[0] if rows else None
 
 

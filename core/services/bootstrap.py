@@ -12,14 +12,24 @@ to show them again: a lost password is replaced with ``init --admin-email E
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.storage.models import Authority, DeviceProfile, Tenant, User
 from gridlinks.core.services.tokens import random_alnum
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.services.auth import AuthService
+    from gridlinks.core.services.profiles import ProfileService
+
+
+class InitServices(Protocol):
+    """What init uses of the hub (its callers pass the hub itself): typed here so that
+    this module need not import the hub, which would close an import cycle."""
+
+    profiles: ProfileService
+    auth: AuthService
+
 
 DEFAULT_TENANT = "Default tenant"
 DEFAULT_ADMIN = "admin@gridlinks.local"
@@ -42,12 +52,13 @@ class BootstrapResult:
     password_changed: bool = False
 
 
-async def default_tenant(hub: "Hub") -> Tenant:
+async def default_tenant(hub: object = None) -> Tenant:
+    """The one tenant (``hub`` is accepted for the callers' sake; the database is the truth)."""
     tenant = await Tenant.filter(name=DEFAULT_TENANT).first()
     return tenant or await Tenant.create(name=DEFAULT_TENANT)
 
 
-async def bootstrap(hub: "Hub", admin_email: str | None = None, admin_password: str | None = None,
+async def bootstrap(hub: "InitServices", admin_email: str | None = None, admin_password: str | None = None,
                     demo: bool = False) -> BootstrapResult:
     """``admin_email``: that tenant admin is created (with ``admin_password``, or a
     generated one) if missing; given a password that differs, it is reset. Without an
@@ -66,7 +77,7 @@ async def bootstrap(hub: "Hub", admin_email: str | None = None, admin_password: 
     return BootstrapResult(tenant, email, generated, profile, created, demo_created, changed)
 
 
-async def _ensure_admin(hub: "Hub", tenant: Tenant, admin_email: str | None,
+async def _ensure_admin(hub: "InitServices", tenant: Tenant, admin_email: str | None,
                         admin_password: str | None) -> tuple[str | None, str | None, bool, bool]:
     """(e-mail, generated password, created, password changed)."""
     if admin_email is None:

@@ -20,13 +20,18 @@ from tortoise.exceptions import IntegrityError
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.events import BulkImportFinished
 from gridlinks.core.services.credentials import replace_credentials_ops
-from gridlinks.core.services.devices import attribute_upsert, integrity_message, telemetry_ops
+from gridlinks.core.services.conflicts import conflict_message
+from gridlinks.core.services.devices import attribute_upsert, telemetry_ops
 from gridlinks.core.storage.models import Device, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
 from gridlinks.core.storage.writes import Update
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.services.credentials import CredentialService
+    from gridlinks.core.services.devices import DeviceService
+    from gridlinks.core.services.profiles import ProfileService
+    from gridlinks.core.storage.database import Storage
 
 COLUMN_TYPES = {"NAME", "TYPE", "LABEL", "DESCRIPTION", "IS_GATEWAY", "SHARED_ATTRIBUTE", "SERVER_ATTRIBUTE",
                 "TIMESERIES", "ACCESS_TOKEN", "X509", "MQTT_CLIENT_ID", "MQTT_USER_NAME", "MQTT_PASSWORD"}
@@ -138,8 +143,13 @@ class BulkImporter:
 
     CHUNK = 512
 
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus, profiles: ProfileService, credentials: CredentialService,
+                 devices: DeviceService):
+        self.storage = storage
+        self.bus = bus
+        self.profiles = profiles
+        self.credentials = credentials
+        self.devices = devices
 
     async def run(self, tenant: Tenant, text: str, mapping: Mapping, default_profile: DeviceProfile | None = None,
                   on_progress: Callable[[int, int], None] | None = None) -> ImportResult:
@@ -165,7 +175,7 @@ class BulkImporter:
             if on_progress:
                 on_progress(done, len(numbered))
         result.errors_list.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
-        await self.hub.bus.fire(BulkImportFinished(outcome="SUCCESS" if not result.errors else "PARTIAL",
+        await self.bus.fire(BulkImportFinished(outcome="SUCCESS" if not result.errors else "PARTIAL",
                                                    tenant_id=str(tenant.id), **result.to_json()))
         return result
 
@@ -202,7 +212,7 @@ class BulkImporter:
                                                          default_profile, profiles)))
             except (HubError, ProvisionRefused) as exc:
                 units.append((line, str(exc)))
-        writes = [self.hub.storage.write(ops) for _, ops in units if not isinstance(ops, str)]
+        writes = [self.storage.write(ops) for _, ops in units if not isinstance(ops, str)]
         results = iter(await asyncio.gather(*writes, return_exceptions=True))
         outcomes = []
         for line, ops in units:
@@ -211,7 +221,7 @@ class BulkImporter:
                 continue
             error = next(results)
             if isinstance(error, IntegrityError):
-                outcomes.append((line, integrity_message(error)))
+                outcomes.append((line, conflict_message(error)))
             elif isinstance(error, BaseException):
                 raise error
             else:
@@ -232,21 +242,21 @@ class BulkImporter:
         if name not in cache:
             profile = await DeviceProfile.get_or_none(tenant=tenant, name=name)
             # As in the reference, an unknown type creates a profile of that name.
-            cache[name] = profile or await self.hub.profiles.create(tenant, name)
+            cache[name] = profile or await self.profiles.create(tenant, name)
         return cache[name]
 
     async def _line_ops(self, tenant: Tenant, line: _Line, device: Device | None, mapping: Mapping,
                         default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile]) -> list:
         spec = None
         if line.cred_type:
-            spec = await self.hub.credentials.spec_for_request(
+            spec = await self.credentials.spec_for_request(
                 ProvisionRequest(line.name, "", "", line.cred_type, line.cred_fields))
         profile = await self._profile(tenant, line.values.get("TYPE"), default_profile, profiles)
         values = line.values
         is_gateway = values.get("IS_GATEWAY", "").lower() == "true"
         if device is None:
-            device_id, ops = self.hub.devices.create_ops(
-                tenant.id, profile, line.name, spec or await self.hub.credentials.default_spec(),
+            device_id, ops = self.devices.create_ops(
+                tenant.id, profile, line.name, spec or await self.credentials.default_spec(),
                 label=values.get("LABEL", ""), description=values.get("DESCRIPTION", ""), is_gateway=is_gateway)
         elif not mapping.update:
             raise BadRequest("Device with such name already exists!")

@@ -34,14 +34,21 @@ from gridlinks.core.services.claim_limits import AttemptLimiter
 from gridlinks.core.errors import (BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound,
                                    TooManyAttempts)
 from gridlinks.core.events import ClaimRegistered, DeviceClaimed, DeviceReclaimed
-from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms, wrap
+from gridlinks.core.services.devices import attribute_upsert
+from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms
+from gridlinks.core.storage.writes import Delete, NoRowMatched, Op, Update
 from gridlinks.core.services.permissions import PERMISSION_DENIED, Operation, Resource
 from gridlinks.core.services.tokens import secrets_equal
 from gridlinks.core.types import ClaimInfo, ClaimStore, ClaimStrategy
 
 if TYPE_CHECKING:
     from gridlinks.core.services.auth import Principal
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.config import ClaimSettings
+    from gridlinks.core.registry import Registry
+    from gridlinks.core.services.devices import DeviceService
+    from gridlinks.core.services.permissions import PermissionService
+    from gridlinks.core.storage.database import Storage
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +119,16 @@ def device_reply(error: HubError | None) -> dict[str, Any]:
 
 
 class ClaimService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
-        self.settings = hub.settings.claim
+    def __init__(self, settings: ClaimSettings, storage: Storage, bus: EventBus,
+                 claim_strategies: Registry[ClaimStrategy], claim_stores: Registry[ClaimStore],
+                 devices: DeviceService, permissions: PermissionService):
+        self.settings = settings
+        self.storage = storage
+        self.bus = bus
+        self.claim_strategies = claim_strategies
+        self.claim_stores = claim_stores
+        self.devices = devices
+        self.permissions = permissions
         self.store: ClaimStore | None = None
         self.strategies: list[ClaimStrategy] = []
         self.limiter = AttemptLimiter(self._require_store, self.settings.max_failed_attempts,
@@ -123,11 +137,11 @@ class ClaimService:
 
     def attach(self) -> None:
         """Pick the configured store and order the strategies, once plugins are loaded."""
-        self.strategies = sorted(self.hub.claim_strategies, key=lambda s: getattr(s, "order", 100))
-        self.store = self.hub.claim_stores.get(self.settings.store)
-        if self.store is None and (self.strategies or self.hub.claim_stores.names()):
+        self.strategies = sorted(self.claim_strategies, key=lambda s: getattr(s, "order", 100))
+        self.store = self.claim_stores.get(self.settings.store)
+        if self.store is None and (self.strategies or self.claim_stores.names()):
             raise ConfigError(f"claim.store is {self.settings.store!r}, but no enabled plugin provides it "
-                              f"(enabled claim stores: {', '.join(self.hub.claim_stores.names()) or 'none'})")
+                              f"(enabled claim stores: {', '.join(self.claim_stores.names()) or 'none'})")
 
     def _require_store(self) -> ClaimStore:
         if self.store is None:
@@ -156,9 +170,9 @@ class ClaimService:
             else:
                 raise Forbidden("device-side claiming is not enabled on this hub")
         except HubError as exc:
-            await self.hub.bus.fire(ClaimRegistered(**event, outcome=FAILURE, reason=str(exc)))
+            await self.bus.fire(ClaimRegistered(**event, outcome=FAILURE, reason=str(exc)))
             raise
-        await self.hub.bus.fire(ClaimRegistered(**event, outcome=SUCCESS, duration_ms=duration_ms,
+        await self.bus.fire(ClaimRegistered(**event, outcome=SUCCESS, duration_ms=duration_ms,
                                                 expiration_ms=info.expiration_ms))
         return info
 
@@ -203,7 +217,7 @@ class ClaimService:
         it: server attribute ``lastConnectedGateway`` (the gateway device's id), else
         ``additionalInfo.lastConnectedGateway`` (which only the hub itself writes, as the
         reference does). Devices cannot write either. Anything unreadable is no gateway."""
-        value = await self.hub.devices.attribute_value(device, Scope.SERVER, LAST_CONNECTED_GATEWAY)
+        value = await self.devices.attribute_value(device, Scope.SERVER, LAST_CONNECTED_GATEWAY)
         if value is None:
             value = (device.additional_info or {}).get(LAST_CONNECTED_GATEWAY)
         if not isinstance(value, str):
@@ -225,7 +239,7 @@ class ClaimService:
                 raise Conflict("device has claim info of its own; a gateway may not replace it")
 
     async def _gateway_refused(self, gateway: Device, transport: str, error: HubError, device_name: str) -> None:
-        await self.hub.bus.fire(ClaimRegistered(
+        await self.bus.fire(ClaimRegistered(
             outcome=FAILURE, reason=str(error), tenant_id=str(gateway.tenant_id),
             device_name=device_name, transport=transport, gateway=gateway.name))
 
@@ -237,7 +251,7 @@ class ClaimService:
             raise NotFound("device no longer exists")
         if device.customer_id is not None:
             raise Conflict("device is already assigned to a customer")
-        allowed = await self.hub.devices.attribute_value(device, Scope.SERVER, CLAIMING_ALLOWED)
+        allowed = await self.devices.attribute_value(device, Scope.SERVER, CLAIMING_ALLOWED)
         # An explicit false always refuses; otherwise the default decides, or the attribute must be true.
         if allowed is False or (not self.settings.allow_claiming_by_default and allowed is not True):
             raise Forbidden("claiming is not allowed for this device")
@@ -279,7 +293,7 @@ class ClaimService:
             await self._fire_failed(DeviceClaimed, event, exc)
             raise
         if device.customer_id is not None:
-            await self.hub.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
+            await self.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
                                                   reason="device already has a customer"))
             return ClaimResult(CLAIMED)
         info = await self.pending(device)
@@ -289,20 +303,20 @@ class ClaimService:
             # Failures about the device, from whoever, hold its failed answers back for
             # longer and longer (capped); they never lock the device, so never the owner.
             delay_s = await self.limiter.backoff(claim_limits.device(device.id))
-            await self.hub.bus.fire(DeviceClaimed(**event, outcome=FAILURE, reason=reason,
+            await self.bus.fire(DeviceClaimed(**event, outcome=FAILURE, reason=reason,
                                                   delay_ms=round(delay_s * 1000)))
             if delay_s > 0:
                 await asyncio.sleep(delay_s)
             return ClaimResult(FAILURE)
         await self.limiter.succeeded(caller, caller_here)
         if not await self._assign(device, who):
-            await self.hub.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
+            await self.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
                                                   reason="claimed concurrently by another request"))
             return ClaimResult(CLAIMED)
         await self._discard(device)
         await self.limiter.succeeded(claim_limits.device(device.id))
         device = await Device.get(id=device.id)
-        await self.hub.bus.fire(DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id),
+        await self.bus.fire(DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id),
                                               source=info.source))
         return ClaimResult(SUCCESS, device)
 
@@ -318,15 +332,18 @@ class ClaimService:
         return None if matches else "wrong secret key"
 
     async def _assign(self, device: Device, who: "Principal") -> bool:
-        """Assign and clean the claim attributes in one transaction; False if another
-        request assigned the device first (the conditional update settles the race)."""
-        async with self.hub.storage.transaction() as tx:
-            changed = await Device.filter(id=device.id, customer_id__isnull=True).using_db(tx).update(
-                customer_id=who.customer_id)
-            if not changed:
-                return False
-            await Attribute.filter(device_id=device.id, scope=Scope.SERVER,
-                                   key__in=[CLAIMING_ALLOWED, CLAIMING_DATA]).using_db(tx).delete()
+        """Assign and clean the claim attributes in one unit; False if another request
+        assigned the device first (the guarded update, only while unassigned, settles
+        the race: the loser's unit commits nothing)."""
+        try:
+            await self.storage.write([
+                Update(Device, {"customer_id": who.customer_id}, {"id": device.id}, where_null=("customer_id",),
+                       guard=True),
+                *(Delete(Attribute, {"device_id": device.id, "scope": Scope.SERVER, "key": key})
+                  for key in (CLAIMING_ALLOWED, CLAIMING_DATA)),
+            ])
+        except NoRowMatched:
+            return False
         return True
 
     async def _discard(self, device: Device) -> None:
@@ -353,22 +370,19 @@ class ClaimService:
             await self._fire_failed(DeviceReclaimed, event, exc)
             raise
         previous = device.customer_id
-        async with self.hub.storage.transaction() as tx:
-            await Device.filter(id=device.id).using_db(tx).update(customer_id=None)
-            if not self.settings.allow_claiming_by_default:
-                allowed = Attribute.filter(device_id=device.id, scope=Scope.SERVER, key=CLAIMING_ALLOWED)
-                await allowed.using_db(tx).delete()
-                await Attribute.create(device_id=device.id, scope=Scope.SERVER, key=CLAIMING_ALLOWED,
-                                       boxed=wrap(True), using_db=tx)
+        unit: list[Op] = [Update(Device, {"customer_id": None}, {"id": device.id})]
+        if not self.settings.allow_claiming_by_default:
+            unit.append(attribute_upsert(device.id, Scope.SERVER, CLAIMING_ALLOWED, True))
+        await self.storage.write(unit)
         await self._discard(device)
-        await self.hub.bus.fire(DeviceReclaimed(**event, outcome=SUCCESS,
+        await self.bus.fire(DeviceReclaimed(**event, outcome=SUCCESS,
                                                 customer_id=str(previous) if previous else None))
 
     async def _require_claim_permission(self, who: "Principal") -> None:
-        await self.hub.permissions.require(who, Resource.DEVICE, Operation.CLAIM_DEVICES)
+        await self.permissions.require(who, Resource.DEVICE, Operation.CLAIM_DEVICES)
 
     async def _fire_failed(self, event_type: type[DeviceClaimed | DeviceReclaimed], event: dict[str, Any],
                            exc: HubError) -> None:
         outcome = ("NOT_FOUND" if isinstance(exc, NotFound) else "FORBIDDEN" if isinstance(exc, Forbidden)
                    else "LOCKED" if isinstance(exc, TooManyAttempts) else FAILURE)
-        await self.hub.bus.fire(event_type(**event, outcome=outcome, reason=str(exc)))
+        await self.bus.fire(event_type(**event, outcome=outcome, reason=str(exc)))

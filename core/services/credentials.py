@@ -13,7 +13,10 @@ from gridlinks.core.types import (CredentialSpec, PresentedCredentials, Provisio
 from gridlinks.core.storage.writes import Delete, Insert, Op
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.registry import Registry
+    from gridlinks.core.storage.database import Storage
+    from gridlinks.core.types import CredentialType
 
 
 def credentials_insert(device_id: Any, spec: CredentialSpec) -> Insert:
@@ -27,11 +30,13 @@ def replace_credentials_ops(device_id: Any, spec: CredentialSpec) -> list[Op]:
 
 
 class CredentialService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, credential_types: Registry[CredentialType], storage: Storage, bus: EventBus):
+        self.credential_types = credential_types
+        self.storage = storage
+        self.bus = bus
 
     async def spec_for_request(self, request: ProvisionRequest) -> CredentialSpec:
-        ctype = self.hub.credential_types.get(request.credentials_type)
+        ctype = self.credential_types.get(request.credentials_type)
         if ctype is None:
             raise ProvisionRefused(f"credentials type {request.credentials_type!r} is not enabled")
         return await ctype.from_request(request)
@@ -41,7 +46,7 @@ class CredentialService:
         return await self.spec_for_request(ProvisionRequest(None, "", "", "ACCESS_TOKEN", {}))
 
     def response_value(self, credentials: DeviceCredentials) -> Any:
-        ctype = self.hub.credential_types.get(credentials.credentials_type)
+        ctype = self.credential_types.get(credentials.credentials_type)
         if ctype is None:
             return credentials.credentials_value
         return ctype.response_value(credentials)
@@ -57,7 +62,7 @@ class CredentialService:
     async def authenticate_session(self, presented: PresentedCredentials) -> Device | RestrictedSession | None:
         """Ask each enabled credential type in turn; the first that knows them wins. The
         answer may be a :class:`RestrictedSession`, which only session transports honour."""
-        for ctype in self.hub.credential_types:
+        for ctype in self.credential_types:
             result = await ctype.authenticate(presented)
             if result is not None:
                 return result
@@ -73,8 +78,8 @@ class CredentialService:
 
     async def replace(self, device: Device, spec: CredentialSpec) -> DeviceCredentials:
         """Swap a device's credentials atomically (certificate rotation, admin reset)."""
-        await self.hub.storage.write(replace_credentials_ops(device.id, spec))
+        await self.storage.write(replace_credentials_ops(device.id, spec))
         creds = await DeviceCredentials.get(device_id=device.id)
-        await self.hub.bus.fire(CredentialsIssued(device_id=str(device.id), device_name=device.name,
+        await self.bus.fire(CredentialsIssued(device_id=str(device.id), device_name=device.name,
                                                   credentials_type=spec.type))
         return creds

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
+from gridlinks.core.services.conflicts import DUPLICATE_CUSTOMER
 from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.events import CustomerCreated
@@ -18,7 +19,8 @@ from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.paging import Page, page_of
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.services.auth import AuthService
 
 
 def entity_id(value: Any) -> uuid.UUID:
@@ -38,12 +40,13 @@ async def one(model, message: str = NOT_FOUND, **filters: Any):
 
 
 class CustomerService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, bus: EventBus, auth: AuthService):
+        self.bus = bus
+        self.auth = auth
 
     async def create(self, tenant: Tenant, title: str) -> Customer:
         customer = await self._save_title(Customer(tenant=tenant), title)
-        await self.hub.bus.fire(CustomerCreated(tenant_id=str(tenant.id), customer=customer.title))
+        await self.bus.fire(CustomerCreated(tenant_id=str(tenant.id), customer=customer.title))
         return customer
 
     async def rename(self, customer: Customer, title: str) -> Customer:
@@ -58,7 +61,7 @@ class CustomerService:
         try:
             await customer.save()
         except IntegrityError:
-            raise Conflict("Customer with such title already exists!") from None
+            raise Conflict(DUPLICATE_CUSTOMER) from None
         return customer
 
     async def get(self, tenant_id: uuid.UUID | None, customer_id: Any) -> Customer:
@@ -81,7 +84,7 @@ class CustomerService:
     async def add_user(self, customer: Customer, email: str, password: str, first_name: str = "",
                        last_name: str = "") -> User:
         tenant = await Tenant.get(id=customer.tenant_id)
-        user = await self.hub.auth.create_user(email, password, Authority.CUSTOMER_USER, tenant, customer)
+        user = await self.auth.create_user(email, password, Authority.CUSTOMER_USER, tenant, customer)
         if first_name or last_name:
             user.first_name, user.last_name = first_name, last_name
             await user.save(update_fields=["first_name", "last_name"])

@@ -15,6 +15,7 @@ from tortoise.exceptions import IntegrityError
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.events import AttributesDeleted, AttributesUpdated, DeviceCreated, DeviceDeleted
 from gridlinks.core.services.device_payloads import check_kv
+from gridlinks.core.services.conflicts import conflict_message
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
 from gridlinks.core.storage.paging import Page, page_of
 from gridlinks.core.services.credentials import credentials_insert
@@ -22,17 +23,11 @@ from gridlinks.core.types import CredentialSpec
 from gridlinks.core.storage.writes import Delete, Insert, Op, Upsert
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.services.credentials import CredentialService
+    from gridlinks.core.storage.database import Storage
 
-DUPLICATE_DEVICE = "Device with such name already exists!"
 NOT_FOUND = "Requested item wasn't found!"
-
-
-def integrity_message(exc: Exception) -> str:
-    """The reference's message for the uniqueness rule a device write broke."""
-    if "credentials" in str(exc).lower():
-        return "Device credentials are already assigned to another device!"
-    return DUPLICATE_DEVICE
 
 
 def attribute_upsert(device_id: Any, scope: str, key: str, value: Any, ts: int | None = None,
@@ -62,8 +57,10 @@ def telemetry_ops(device_id: Any, entries: list[tuple[int, dict[str, Any]]]) -> 
 
 
 class DeviceService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus, credentials: CredentialService):
+        self.storage = storage
+        self.bus = bus
+        self.credentials = credentials
 
     # -- people's side ------------------------------------------------------------
 
@@ -85,15 +82,15 @@ class DeviceService:
     async def create(self, tenant: Tenant, profile: DeviceProfile, name: str, *, type: str | None = None,
                      label: str = "", is_gateway: bool = False, credentials: CredentialSpec | None = None) -> Device:
         """A device with credentials (a generated access token unless given), atomically."""
-        spec = credentials or await self.hub.credentials.default_spec()
+        spec = credentials or await self.credentials.default_spec()
         device_id, ops = self.create_ops(tenant.id, profile, name, spec, type=type, label=label,
                                          is_gateway=is_gateway)
         try:
-            await self.hub.storage.write(ops)
+            await self.storage.write(ops)
         except IntegrityError as exc:
-            raise Conflict(integrity_message(exc)) from None
+            raise Conflict(conflict_message(exc)) from None
         device = await Device.get(id=device_id)
-        await self.hub.bus.fire(DeviceCreated(device_id=str(device.id), device_name=device.name,
+        await self.bus.fire(DeviceCreated(device_id=str(device.id), device_name=device.name,
                                               tenant_id=str(tenant.id)))
         return device
 
@@ -130,7 +127,7 @@ class DeviceService:
 
     async def delete(self, device: Device) -> None:
         await device.delete()
-        await self.hub.bus.fire(DeviceDeleted(device_id=str(device.id), device_name=device.name))
+        await self.bus.fire(DeviceDeleted(device_id=str(device.id), device_name=device.name))
 
     @staticmethod
     def to_json(device: Device) -> dict[str, Any]:
@@ -156,8 +153,8 @@ class DeviceService:
         if not values:
             return
         ts = now_ms()
-        await self.hub.storage.write([attribute_upsert(device.id, scope, k, v, ts) for k, v in values.items()])
-        await self.hub.bus.fire(AttributesUpdated(device_id=str(device.id), scope=scope,
+        await self.storage.write([attribute_upsert(device.id, scope, k, v, ts) for k, v in values.items()])
+        await self.bus.fire(AttributesUpdated(device_id=str(device.id), scope=scope,
                                                   values=values, source=source))
 
     async def delete_attributes(self, device: Device, scope: str, keys: list[str], source: str = "") -> None:
@@ -165,9 +162,9 @@ class DeviceService:
             raise BadRequest(f"unknown attribute scope {scope!r}")
         if not keys:
             return
-        await self.hub.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
+        await self.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
                                       for k in keys])
-        await self.hub.bus.fire(AttributesDeleted(device_id=str(device.id), scope=scope,
+        await self.bus.fire(AttributesDeleted(device_id=str(device.id), scope=scope,
                                                   keys=list(keys), source=source))
 
     async def get_attributes(self, device: Device, scope: str, keys: list[str] | None = None) -> list[Attribute]:
@@ -185,7 +182,7 @@ class DeviceService:
     def queue_telemetry(self, device: Device, entries: list[tuple[int, dict[str, Any]]]) -> "asyncio.Future":
         """Queue checked rows (:func:`~gridlinks.core.services.device_payloads.parse_telemetry`);
         the future resolves at commit. Rows of one device commit in the order they were queued."""
-        return self.hub.storage.submit(telemetry_ops(device.id, entries))
+        return self.storage.submit(telemetry_ops(device.id, entries))
 
     async def latest_telemetry(self, device: Device, keys: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         q = LatestValue.filter(device_id=device.id)

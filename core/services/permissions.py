@@ -22,7 +22,7 @@ from gridlinks.core.storage.permission_models import Role, UserGroup
 
 if TYPE_CHECKING:
     from gridlinks.core.services.auth import Principal
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.config import ClaimSettings
 
 PERMISSION_DENIED = "You don't have permission to perform this operation!"
 ALL = "ALL"
@@ -71,13 +71,13 @@ def _allows(grants: Grants, resource: str, operation: str) -> bool:
 
 
 class PermissionService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, claim_settings: ClaimSettings):
+        self.claim_settings = claim_settings
 
     def defaults(self, authority: str) -> Grants:
         if authority == Authority.TENANT_ADMIN:
             return {ALL: {ALL}}
-        if authority == Authority.CUSTOMER_USER and self.hub.settings.claim.customer_users_can_claim:
+        if authority == Authority.CUSTOMER_USER and self.claim_settings.customer_users_can_claim:
             return {Resource.DEVICE: {Operation.CLAIM_DEVICES}}
         return {}
 

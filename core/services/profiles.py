@@ -14,15 +14,18 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.events import ProfileSaved
+from gridlinks.core.services.conflicts import DUPLICATE_PROFILE_KEY, DUPLICATE_PROFILE_NAME
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.core.storage.paging import Page, page_of
 from gridlinks.core.services.tokens import random_alnum
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.registry import Registry
+    from gridlinks.core.types import ProvisionStrategy
 
-DUPLICATE_KEY = "Device profile with such provision device key already exists!"
-DUPLICATE_NAME = "Device profile with such name already exists!"
+DUPLICATE_KEY = DUPLICATE_PROFILE_KEY
+DUPLICATE_NAME = DUPLICATE_PROFILE_NAME
 DISABLED = "DISABLED"
 PROVISION_KEY_MAX = DeviceProfile._meta.fields_map["provision_key"].max_length
 # provisionConfiguration member: may a provision request create a gateway in this profile?
@@ -39,8 +42,10 @@ def allows_gateways(profile: DeviceProfile) -> bool:
 
 
 class ProfileService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, provision_strategies: Registry[ProvisionStrategy], bus: EventBus, cache_s: float):
+        self.provision_strategies = provision_strategies
+        self.bus = bus
+        self.cache_s = cache_s
         # provision key -> (expiry, profile). Every provisioning request starts with this
         # lookup; changes made by this process drop the cache at once, changes made by
         # another process (the CLI) are seen within ``profile_cache_s``.
@@ -54,7 +59,7 @@ class ProfileService:
         if hit is not None and hit[0] > now:
             return hit[1]
         profile = await DeviceProfile.get_or_none(provision_key=key)
-        ttl = self.hub.settings.profile_cache_s
+        ttl = self.cache_s
         if profile is not None and ttl > 0:
             if len(self._by_key) > 10_000:
                 self._by_key.clear()
@@ -65,14 +70,14 @@ class ProfileService:
         self._by_key.clear()
 
     def _check_type(self, provision_type: str) -> None:
-        if provision_type not in self.hub.provision_strategies:
+        if provision_type not in self.provision_strategies:
             raise BadRequest(f"unknown provisionType {provision_type!r} "
-                             f"(enabled: {', '.join(self.hub.provision_strategies.names())})")
+                             f"(enabled: {', '.join(self.provision_strategies.names())})")
 
     def _derive(self, provision_type: str, key: str | None, secret: str | None) -> tuple[str | None, str | None]:
         """Fill in key/secret: generated when absent, or derived by the strategy
         (the X.509 chain strategy's key is the hash of its certificate)."""
-        strategy = self.hub.provision_strategies.get(provision_type)
+        strategy = self.provision_strategies.get(provision_type)
         derive = getattr(strategy, "derive_key", None)
         if derive is not None:
             key = derive(secret)
@@ -98,7 +103,7 @@ class ProfileService:
         except IntegrityError:
             raise Conflict(self._which_duplicate(key)) from None
         self._forget()
-        await self.hub.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
+        await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
         return profile
 
     @staticmethod
@@ -127,7 +132,7 @@ class ProfileService:
             raise Conflict(DUPLICATE_KEY if await DeviceProfile.filter(
                 provision_key=profile.provision_key).exclude(id=profile.id).exists() else DUPLICATE_NAME) from None
         self._forget()
-        await self.hub.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
+        await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
         return profile
 
     async def get(self, tenant_id: uuid.UUID | None, profile_id: Any) -> DeviceProfile:

@@ -18,6 +18,7 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.events import DeviceProvisioned, ProvisionFailed
+from gridlinks.core.services.conflicts import provision_reason
 from gridlinks.core.services.credentials import credentials_insert
 from gridlinks.core.services.devices import attribute_upsert
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope
@@ -27,7 +28,13 @@ from gridlinks.core.services.tokens import random_alnum, secrets_equal
 from gridlinks.core.types import CredentialSpec, IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:
-    from gridlinks.core.hub import Hub
+    from gridlinks.core.bus import EventBus
+    from gridlinks.core.registry import Registry
+    from gridlinks.core.services.audit import AuditLog
+    from gridlinks.core.services.credentials import CredentialService
+    from gridlinks.core.services.profiles import ProfileService
+    from gridlinks.core.storage.database import Storage
+    from gridlinks.core.types import ProvisionStrategy
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +73,14 @@ def parse_provision_request(body: Any, transport: str) -> ProvisionRequest:
 
 
 class ProvisioningService:
-    def __init__(self, hub: "Hub"):
-        self.hub = hub
+    def __init__(self, storage: Storage, bus: EventBus, provision_strategies: Registry[ProvisionStrategy],
+                 profiles: ProfileService, credentials: CredentialService, audit: AuditLog):
+        self.storage = storage
+        self.bus = bus
+        self.provision_strategies = provision_strategies
+        self.profiles = profiles
+        self.credentials = credentials
+        self.audit = audit
 
     async def provision(self, body: Any, transport: str) -> dict[str, Any]:
         """Decoded request in, response body out. Raises BadRequest only for malformed input."""
@@ -79,7 +92,7 @@ class ProvisioningService:
                 return dict(NOT_FOUND_BODY)
             if request.device_name is not None and not request.device_name.strip():
                 raise ProvisionRefused("device name is blank")
-            strategy = self.hub.provision_strategies.get(profile.provision_type)
+            strategy = self.provision_strategies.get(profile.provision_type)
             if strategy is None:
                 await self._failed(request, profile, f"no enabled strategy for {profile.provision_type}")
                 return dict(NOT_FOUND_BODY)
@@ -112,7 +125,7 @@ class ProvisioningService:
         if not request.key or not request.secret:
             reason = "provision key or secret is empty"
         else:
-            profile = await self.hub.profiles.by_provision_key(request.key)
+            profile = await self.profiles.by_provision_key(request.key)
             if profile is None:
                 reason = "no profile has this provision key"
             elif not secrets_equal(request.secret, profile.provision_secret):
@@ -126,7 +139,7 @@ class ProvisioningService:
 
     async def _execute(self, request: ProvisionRequest, profile: DeviceProfile, plan: ProvisionPlan,
                        verified: CredentialSpec | None = None) -> dict[str, Any]:
-        creds_service = self.hub.credentials
+        creds_service = self.credentials
         credentials = None
         if verified is not None:
             spec = verified
@@ -156,14 +169,14 @@ class ProvisioningService:
         event = DeviceProvisioned(outcome="SUCCESS", tenant_id=str(profile.tenant_id), device_id=str(device_id),
                                   device_name=device_name, transport=request.transport, profile=profile.name,
                                   credentials_type=credentials.credentials_type, gateway=gateway, audited=True)
-        ops.append(self.hub.audit.row_op(event))
+        ops.append(self.audit.row_op(event))
         try:
-            await self.hub.storage.write(ops)
+            await self.storage.write(ops)
         except IntegrityError as exc:
             raise ProvisionRefused(self._integrity_reason(plan, exc)) from None
         except BadRequest as exc:  # a value the schema cannot hold (an over-long name)
             raise ProvisionRefused(str(exc)) from None
-        await self.hub.bus.fire(event)
+        await self.bus.fire(event)
         return {
             "credentialsValue": creds_service.response_value(credentials),
             "credentialsType": credentials.credentials_type,
@@ -174,16 +187,11 @@ class ProvisioningService:
 
     @staticmethod
     def _integrity_reason(plan: ProvisionPlan, exc: Exception) -> str:
-        text = str(exc).lower()
-        if "credentials" in text:
-            return "requested credentials are already in use"
-        if plan.existing_device is not None or "attribute" in text:
-            return "device is already provisioned"
-        return "a device with this name already exists"
+        return provision_reason(exc, plan.existing_device is not None)
 
     async def _failed(self, request: ProvisionRequest, profile: DeviceProfile | None, reason: str,
                       status: str = "FAILURE") -> None:
-        await self.hub.bus.fire(ProvisionFailed(
+        await self.bus.fire(ProvisionFailed(
             outcome=status, reason=reason, transport=request.transport,
             tenant_id=str(profile.tenant_id) if profile else None,
             device_name=request.device_name or "", profile=profile.name if profile else None,

@@ -69,13 +69,18 @@ class Storage:
     def __init__(self, url: str, model_modules: Sequence[str] = (), sqlite_synchronous: str = "NORMAL",
                  migrations: Sequence[Migration] = MIGRATIONS, sqlite_cache_mb: int = 64):
         self.url = url
-        self.model_modules = [CORE_MODELS, *[m for m in model_modules if m != CORE_MODELS]]
+        self.use_models(model_modules)
         self.sqlite_synchronous = sqlite_synchronous
         self.sqlite_cache_mb = sqlite_cache_mb
         self.migrations = migrations
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
         self._ctx: TortoiseContext | None = None
         self.writer: SqliteGroupWriter | PostgresUnitWriter | None = None
+
+    def use_models(self, model_modules: Sequence[str]) -> None:
+        """The model modules to open with (the core's always come first). The hub builds
+        its storage before plugins are loaded and gives it their models before ``open``."""
+        self.model_modules = [CORE_MODELS, *[m for m in model_modules if m != CORE_MODELS]]
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -69,9 +69,16 @@ class Upsert:
 
 @dataclass(frozen=True)
 class Update:
+    """Set ``values`` on the rows matching ``where`` (equality) and whose ``where_null``
+    fields are NULL. ``guard``: the whole unit fails with :class:`NoRowMatched` (and
+    commits nothing) if this update changes no row - a conditional write that settles a
+    race in the database, such as two claims of one device."""
+
     model: type[Model]
     values: dict[str, Any]
     where: dict[str, Any]
+    where_null: tuple[str, ...] = ()
+    guard: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,60 @@ class Delete:
 
 
 Op = Insert | Upsert | Update | Delete
+
+
+class NoRowMatched(Exception):
+    """A guarded :class:`Update` changed no row, so its unit was rolled back."""
+
+
+class ConstraintViolation(IntegrityError):
+    """A unit broke a constraint of the schema; says which, as data rather than text:
+    ``kind`` (``"unique"``, ``"not null"``, ``"foreign key"``, ``"check"``, or None if
+    unknown), ``table``, ``columns`` (sorted column names, empty if the database did not say) and
+    ``constraint`` (the database's name for it where it has one: PostgreSQL's constraint
+    name; SQLite names only the columns). Still a Tortoise ``IntegrityError``, so code
+    that catches those keeps working. Map it to a domain error with
+    :func:`gridlinks.core.services.conflicts.conflict_message`, never by its message."""
+
+    def __init__(self, message: str, kind: str | None = None, table: str | None = None,
+                 columns: Sequence[str] = (), constraint: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.table = table
+        self.columns = tuple(sorted(columns))
+        self.constraint = constraint
+
+
+def sqlite_violation(exc: sqlite3.IntegrityError) -> ConstraintViolation:
+    """SQLite says ``UNIQUE constraint failed: device.tenant_id, device.name`` (also for
+    NOT NULL and CHECK); a foreign key failure names nothing."""
+    message = str(exc)
+    head, _, named = message.partition(" constraint failed")
+    named = named.removeprefix(": ")
+    table, columns = None, []
+    for item in filter(None, (part.strip() for part in named.split(","))):
+        owner, _, column = item.rpartition(".")
+        table = owner or table
+        columns.append(column)
+    return ConstraintViolation(message, head.lower() or None, table, columns)
+
+
+def postgres_violation(exc: Any) -> ConstraintViolation:
+    """asyncpg's error carries the constraint and table names; the columns of a unique
+    violation are in its detail (``Key (tenant_id, name)=(...) already exists.``)."""
+    detail = getattr(exc, "detail", None) or ""
+    columns: list[str] = []
+    if detail.startswith("Key (") and ")=(" in detail:
+        columns = [c.strip().strip('"') for c in detail[len("Key ("):detail.index(")=(")].split(",")]
+    column = getattr(exc, "column_name", None)
+    if not columns and column:
+        columns = [column]
+    return ConstraintViolation(str(exc), _POSTGRES_KINDS.get(getattr(exc, "sqlstate", None)),
+                               getattr(exc, "table_name", None), columns, getattr(exc, "constraint_name", None))
+
+
+# SQLSTATE class 23 (integrity constraint violation), as PostgreSQL reports it.
+_POSTGRES_KINDS = {"23505": "unique", "23502": "not null", "23503": "foreign key", "23514": "check"}
 
 
 def _column(model: type[Model], name: str) -> str:
@@ -160,6 +221,7 @@ class _Statement:
     sql: str
     params: list[Any]
     shape: tuple  # statements with equal shapes run together in one executemany
+    guard: bool = False  # the unit fails (NoRowMatched) if this statement changes no row
 
 
 def _placeholders(dialect: str, start: int, count: int) -> list[str]:
@@ -178,7 +240,7 @@ def compile_op(op: Op, dialect: str) -> _Statement:
     if isinstance(op, Update):
         sql, converters = _shape(op, dialect, tuple(op.values) + tuple(where), len(op.values))
         given = [*op.values.values(), *where.values()]
-        return _Statement(sql, [c(v) for c, v in zip(converters, given)], (sql,))
+        return _Statement(sql, [c(v) for c, v in zip(converters, given)], (sql,), op.guard)
     sql, converters = _shape(op, dialect, tuple(where))
     return _Statement(sql, [c(v) for c, v in zip(converters, where.values())], (sql,))
 
@@ -191,7 +253,7 @@ def _shape(op: Op, dialect: str, names: tuple[str, ...], split: int = 0) -> tupl
     parameter, built once and cached (the hot paths repeat a handful of shapes millions
     of times, so per-parameter look-ups add up)."""
     key = (type(op), op.model, dialect, names, split, getattr(op, "conflict", None), getattr(op, "update", None),
-           getattr(op, "newer", None))
+           getattr(op, "newer", None), getattr(op, "where_null", None))
     shape = _SHAPES.get(key)
     if shape is None:
         shape = _SHAPES[key] = (_build_sql(op, dialect, names, split),
@@ -216,7 +278,8 @@ def _build_sql(op: Op, dialect: str, names: tuple[str, ...], split: int) -> str:
         return sql
     if isinstance(op, Update):
         sets = ", ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(names[:split], marks))
-        where = " AND ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(names[split:], marks[split:]))
+        where = " AND ".join([*(f'"{_column(m, n)}" = {p}' for n, p in zip(names[split:], marks[split:])),
+                              *(f'"{_column(m, n)}" IS NULL' for n in op.where_null)])
         return f"UPDATE {table} SET {sets} WHERE {where}"
     where = " AND ".join(f'"{_column(m, n)}" = {p}' for n, p in zip(names, marks))
     return f"DELETE FROM {table} WHERE {where}"
@@ -362,7 +425,9 @@ def unit_error(exc: BaseException) -> Exception | None:
     """The error a unit gets for ``exc``, or ``None`` if ``exc`` is not the unit's fault
     (the database itself failed)."""
     if isinstance(exc, sqlite3.IntegrityError):
-        return IntegrityError(str(exc))
+        return sqlite_violation(exc)
+    if isinstance(exc, NoRowMatched):
+        return exc
     if isinstance(exc, _VALUE_ERRORS):
         return BadRequest(f"a value cannot be stored: {_describe(exc)}")
     return None
@@ -391,22 +456,25 @@ def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | 
     if db.in_transaction:  # cannot happen through the writer; never build on a stale one
         log.warning("group commit: the connection was inside a transaction; rolled it back")
         _rollback(db)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        for sql, rows in groups:
-            db.executemany(sql, rows)
-        db.execute("COMMIT")
-        return [None] * len(units)
-    except Exception as exc:
-        _rollback(db)
-        error = unit_error(exc)
-        if error is None:
-            raise  # the database itself failed: every unit of the batch learns it
-        if len(units) == 1:
-            return [error]  # nothing to replay: the one unit is the offender
-    except BaseException:
-        _rollback(db)
-        raise
+    # A guarded update must see its own row count, which executemany sums over units:
+    # a batch holding one runs unit by unit (claims are rare; telemetry never has one).
+    if not any(st.guard for statements in units for st in statements):
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for sql, rows in groups:
+                db.executemany(sql, rows)
+            db.execute("COMMIT")
+            return [None] * len(units)
+        except Exception as exc:
+            _rollback(db)
+            error = unit_error(exc)
+            if error is None:
+                raise  # the database itself failed: every unit of the batch learns it
+            if len(units) == 1:
+                return [error]  # nothing to replay: the one unit is the offender
+        except BaseException:
+            _rollback(db)
+            raise
     results: list[Exception | None] = []
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -414,7 +482,8 @@ def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | 
             db.execute("SAVEPOINT unit")
             try:
                 for st in statements:
-                    db.execute(st.sql, st.params)
+                    if db.execute(st.sql, st.params).rowcount == 0 and st.guard:
+                        raise NoRowMatched(st.sql)
             except Exception as exc:
                 error = unit_error(exc)
                 if error is None:
@@ -484,14 +553,16 @@ class PostgresUnitWriter:
             async with self._client.acquire_connection() as conn:
                 async with conn.transaction():
                     for st in statements:
-                        await conn.execute(st.sql, *st.params)
+                        status = await conn.execute(st.sql, *st.params)
+                        if st.guard and status.rsplit(" ", 1)[-1] == "0":  # "UPDATE 0"
+                            raise NoRowMatched(st.sql)
         except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(str(exc)) from None
+            raise postgres_violation(exc) from None
         except (asyncpg.DataError, *_VALUE_ERRORS) as exc:
             # asyncpg refuses what PostgreSQL cannot store (an integer past 64 bits, a
             # lone surrogate, a NUL in text) while encoding the arguments.
             raise BadRequest(f"a value cannot be stored: {_describe(exc)}") from None
-        except (HubError, IntegrityError):
+        except (HubError, IntegrityError, NoRowMatched):
             raise
         except Exception as exc:
             self.health_state.failed(exc, 1)
