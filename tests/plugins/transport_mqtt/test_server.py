@@ -408,7 +408,7 @@ def test_fuzzed_input_never_wedges_the_server(fuzz_hub, caplog, level, login, in
     no_tracebacks(caplog)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fuzz_hub(tmp_path_factory):
     """One hub for every fuzz example (hypothesis runs them in one test call); at the end,
     every connection must be gone and no handler task left running."""
