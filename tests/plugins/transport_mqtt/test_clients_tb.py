@@ -37,7 +37,13 @@ def on_connect(c, userdata, flags, rc, properties=None, *extra, tb_client=None):
     connected.set()
 
 client.connect(callback=on_connect)
-connected.wait(LIMIT)
+# tb-mqtt-client stores the connect callback only after starting paho's network loop, so a
+# CONNACK handled at once never reaches it: fall back to the client's own connected state.
+deadline = time.monotonic() + LIMIT
+while not connected.wait(0.05) and not client.is_connected() and time.monotonic() < deadline:
+    pass
+if "rc" not in connack and client.is_connected():
+    connack.update(rc=0, version=client._client.protocol)
 out("connected", rc=connack.get("rc"), protocol=connack.get("version"))
 if connack.get("rc") != 0:
     client.disconnect(); sys.exit(1)
@@ -84,7 +90,7 @@ out("done")
 """
 
 GATEWAY_SCRIPT = r"""
-import json, sys, threading
+import json, sys, threading, time
 from tb_gateway_mqtt import TBGatewayMqttClient
 
 port, token, names = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
@@ -103,7 +109,13 @@ def on_connect(c, userdata, flags, rc, properties=None, *extra, tb_client=None):
     connected.set()
 
 gateway.connect(callback=on_connect)
-connected.wait(LIMIT)
+# tb-mqtt-client stores the connect callback only after starting paho's network loop, so a
+# CONNACK handled at once never reaches it: fall back to the client's own connected state.
+deadline = time.monotonic() + LIMIT
+while not connected.wait(0.05) and not gateway.is_connected() and time.monotonic() < deadline:
+    pass
+if "rc" not in connack and gateway.is_connected():
+    connack.update(rc=0, version=gateway._client.protocol)
 out("connected", rc=connack.get("rc"), protocol=connack.get("version"))
 if connack.get("rc") != 0:
     gateway.disconnect(); sys.exit(1)
