@@ -30,15 +30,23 @@ ADMIN_PASSWORD = "admin-password-1"
 _PORT_RANGE = (20000, 32000)
 
 
+_handed_out: set[int] = set()  # never the same port twice in one test run (one hub's four ports included)
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     """A port nothing listens on right now, on 127.0.0.1 (TCP by default, or UDP)."""
     for _ in range(200):
         port = random.randint(*_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        if len(_handed_out) > 6000:  # half the range: start over rather than run dry
+            _handed_out.clear()
         with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise RuntimeError(f"no free port in {_PORT_RANGE}")
 
