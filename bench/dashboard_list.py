@@ -24,9 +24,9 @@ from pathlib import Path
 
 import aiohttp
 
-from gridlinks.core.services.bootstrap import bootstrap
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
+from gridlinks.core.services.bootstrap import bootstrap
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope, wrap
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dashboard_list.json"

@@ -228,9 +228,9 @@ async def exchange(port: int, data: bytes, mid: int, timeout: float) -> tuple[bo
             remaining = deadline - loop.time()
             try:
                 if remaining <= 0:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 reply = await asyncio.wait_for(sock.queue.get(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return (True, 0, False) if acknowledged else (False, None, False)
             if len(reply) < 4:
                 continue

@@ -153,7 +153,7 @@ async def _raw(port: int, data: bytes) -> int:
         line = await asyncio.wait_for(reader.readline(), 10)
         parts = line.split(b" ")
         return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError):
         return 0  # closed without an answer: fine for garbage
     finally:
         writer.close()
@@ -185,7 +185,7 @@ async def fuzz(base: str, port: int, admin_token: str, device_token: str, device
                                                timeout=aiohttp.ClientTimeout(total=60)) as response:
                         await response.read()
                         status = response.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     status = -1
                     what += f" ({type(exc).__name__})"
             statuses[f"{status // 100}xx" if status > 0 else ("no answer" if status == 0 else "client error")] += 1

@@ -188,7 +188,7 @@ class HubConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
-             environ: Mapping[str, str] | None = None) -> "HubConfig":
+             environ: Mapping[str, str] | None = None) -> HubConfig:
         """Read ``path`` (or ``$GRIDLINKS_CONFIG``); the environment overrides the file.
         Command-line flags reach here as environment entries, so they win over both."""
         env = dict(os.environ if environ is None else environ)

@@ -9,7 +9,8 @@ entry-point name is listed under ``plugins:`` in the config.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -32,50 +33,50 @@ def register_models(register: Callable[[str], None]) -> None:
 
 
 @hookspec
-def register_credential_types(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_credential_types(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add credential types (objects with ``name``, ``from_request``, ``authenticate``,
     see :class:`gridlinks.core.types.CredentialType`)."""
 
 
 @hookspec
-def register_provision_strategies(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_provision_strategies(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add provisioning strategies, keyed by the profile's ``provisionType``
     (see :class:`gridlinks.core.types.ProvisionStrategy`)."""
 
 
 @hookspec
-def register_claim_strategies(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_claim_strategies(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add claim strategies that find a device's pending claim secret
     (see :class:`gridlinks.core.types.ClaimStrategy`)."""
 
 
 @hookspec
-def register_claim_stores(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_claim_stores(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add claim stores (see :class:`gridlinks.core.types.ClaimStore`); the one named by
     ``claim.store`` keeps device claim info and failed-attempt counters."""
 
 
 @hookspec
-def register_transports(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_transports(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add transports: objects with ``name`` and ``async start()`` / ``async stop()``,
     started in registration order after storage is ready, stopped in reverse."""
 
 
 @hookspec
-def register_web_routes(hub: "Hub", app: "web.Application") -> None:
+def register_web_routes(hub: Hub, app: web.Application) -> None:
     """Add routes, middlewares or sub-apps to the hub's HTTP application (admin API,
     dashboard pages). Called by whichever transport serves HTTP, before it starts."""
 
 
 @hookspec
-def register_dashboard_pages(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_dashboard_pages(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add dashboard pages and menu entries (see :class:`gridlinks.web.dashboard.pages.Page`:
     path, handler, menu title, who may open it, an optional template folder); called
     when the dashboard plugin builds its application."""
 
 
 @hookspec
-def register_services(hub: "Hub", register: Callable[..., Any]) -> None:
+def register_services(hub: Hub, register: Callable[..., Any]) -> None:
     """Add a plugin's services (what its CLI commands, web routes and other plugins call),
     with ``register(service, name="myplugin")``; found later as ``hub.services["myplugin"]``.
     Called before every other ``register_*`` hook that takes the hub, so those may use them.
@@ -83,7 +84,7 @@ def register_services(hub: "Hub", register: Callable[..., Any]) -> None:
 
 
 @hookspec
-def register_commands(register: "RegisterCommand") -> None:
+def register_commands(register: RegisterCommand) -> None:
     """Add ``gridlinks`` sub-commands (argparse), llm-style:
     ``register(name, run, group=None, help="", configure=None)``.
 
@@ -96,13 +97,13 @@ def register_commands(register: "RegisterCommand") -> None:
 
 
 @hookspec
-def hub_started(hub: "Hub") -> None:
+def hub_started(hub: Hub) -> None:
     """Everything is listening; a plugin may start background work here (synchronous:
     schedule tasks with ``hub.create_task``)."""
 
 
 @hookspec
-def register_tls_trust(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_tls_trust(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add TLS trust providers (see :class:`gridlinks.core.types.TlsTrust`): the client
     certificates and anchors a TLS listener accepts, and how it learns they changed. The
     transport owns the TLS mechanics; the plugin that owns a credential type decides what
@@ -110,7 +111,7 @@ def register_tls_trust(hub: "Hub", register: Callable[[Any], None]) -> None:
 
 
 @hookspec
-def register_profile_settings(hub: "Hub", register: Callable[[Any], None]) -> None:
+def register_profile_settings(hub: Hub, register: Callable[[Any], None]) -> None:
     """Add device-profile settings a plugin reads whatever the strategy (a
     :class:`gridlinks.core.types.ProfileSettings` model, e.g. dynamic registration's
     switch); forms such as the dashboard's profile page are drawn from them. A strategy's

@@ -21,23 +21,23 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from gridlinks.core.bus import EventBus
+from gridlinks.core.config import HubConfig
+from gridlinks.core.errors import StartupError
+from gridlinks.core.events import HubStarted
+from gridlinks.core.plugins import build_plugin_manager
+from gridlinks.core.registry import Registry
 from gridlinks.core.services.audit import AuditLog
 from gridlinks.core.services.auth import AuthService
 from gridlinks.core.services.bulk_import import BulkImporter
-from gridlinks.core.bus import EventBus
-from gridlinks.core.events import HubStarted
 from gridlinks.core.services.claiming import ClaimService
-from gridlinks.core.config import HubConfig
 from gridlinks.core.services.credentials import CredentialService
 from gridlinks.core.services.customers import CustomerService
 from gridlinks.core.services.device_api import DeviceApi
 from gridlinks.core.services.devices import DeviceService
-from gridlinks.core.errors import StartupError
 from gridlinks.core.services.permissions import PermissionService
-from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.services.profiles import ProfileService
 from gridlinks.core.services.provisioning import ProvisioningService
-from gridlinks.core.registry import Registry
 from gridlinks.core.storage.database import Storage, private_dir
 from gridlinks.core.types import ClaimStore, ClaimStrategy, CredentialType, ProvisionStrategy, Transport
 
@@ -100,7 +100,7 @@ class Hub:
         self.pm.hook.register_models(register=modules.append)
         return modules
 
-    async def open(self) -> "Hub":
+    async def open(self) -> Hub:
         """Load plugins and open storage; no sockets are opened."""
         if self._opened:
             return self
@@ -117,7 +117,7 @@ class Hub:
         self._opened = True
         return self
 
-    async def start(self) -> "Hub":
+    async def start(self) -> Hub:
         await self.open()
         try:
             for transport in self.transports:
@@ -152,7 +152,7 @@ class Hub:
         await self.storage.close()
         self._opened = False
 
-    async def __aenter__(self) -> "Hub":
+    async def __aenter__(self) -> Hub:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

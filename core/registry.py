@@ -20,7 +20,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
 
     def register(self, item: T, name: str | None = None) -> T:
-        key = name or getattr(item, "name")
+        key = name or item.name
         if key in self._items:
             raise ConfigError(f"{self.kind} {key!r} is registered twice")
         self._items[key] = item

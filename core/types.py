@@ -84,7 +84,7 @@ class RestrictedSession:
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
     on_publish: Callable[[SessionChannel, str, bytes], Awaitable[None]]
-    device: "Device | None" = None
+    device: Device | None = None
 
 
 @dataclass
@@ -105,7 +105,7 @@ class ProvisionRequest:
 class ProvisionPlan:
     """A strategy's decision: provision this existing device, or create one by name."""
 
-    existing_device: "Device | None" = None
+    existing_device: Device | None = None
     new_device_name: str | None = None
     use_existing_credentials: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,7 +125,7 @@ class CredentialIssuer(Protocol):
     async def from_request(self, request: ProvisionRequest) -> CredentialSpec:
         """Credentials a provision request asks for; raise ``ProvisionRefused`` if invalid."""
 
-    def response_value(self, credentials: "DeviceCredentials") -> Any:
+    def response_value(self, credentials: DeviceCredentials) -> Any:
         """The ``credentialsValue`` a provision response carries for stored credentials."""
 
 
@@ -136,7 +136,7 @@ class CredentialAuthenticator(Protocol):
 
     name: str
 
-    async def authenticate(self, presented: PresentedCredentials) -> "Device | RestrictedSession | None":
+    async def authenticate(self, presented: PresentedCredentials) -> Device | RestrictedSession | None:
         """The device these presented credentials belong to, or ``None`` if not this type's
         (or a :class:`RestrictedSession` for a login that opens only its own topics)."""
 
@@ -162,10 +162,10 @@ class CredentialPair:
     async def from_request(self, request: ProvisionRequest) -> CredentialSpec:
         return await self.issuer.from_request(request)
 
-    def response_value(self, credentials: "DeviceCredentials") -> Any:
+    def response_value(self, credentials: DeviceCredentials) -> Any:
         return self.issuer.response_value(credentials)
 
-    async def authenticate(self, presented: PresentedCredentials) -> "Device | RestrictedSession | None":
+    async def authenticate(self, presented: PresentedCredentials) -> Device | RestrictedSession | None:
         return await self.authenticator.authenticate(presented)
 
 
@@ -208,7 +208,7 @@ class ProvisionStrategy(Protocol):
 
     name: str
 
-    async def plan(self, request: ProvisionRequest, profile: "DeviceProfile") -> ProvisionPlan:
+    async def plan(self, request: ProvisionRequest, profile: DeviceProfile) -> ProvisionPlan:
         """Decide what to provision; raise ``ProvisionRefused`` with a reason to refuse."""
 
 
@@ -244,13 +244,13 @@ class ClaimStrategy(Protocol):
     name: str
     order: int
 
-    async def find(self, device: "Device") -> ClaimInfo | None:
+    async def find(self, device: Device) -> ClaimInfo | None:
         """The device's pending claim info (expired or not), or ``None`` if this strategy has none."""
 
-    async def register(self, device: "Device", info: ClaimInfo) -> bool | None:
+    async def register(self, device: Device, info: ClaimInfo) -> bool | None:
         """Keep claim info the device sent; ``None`` if this strategy does not take device info."""
 
-    async def discard(self, device: "Device") -> None:
+    async def discard(self, device: Device) -> None:
         """Forget the device's claim info (after a claim or a re-claim)."""
 
 

@@ -11,7 +11,13 @@ from typing import Any
 
 from gridlinks.core import hookimpl
 from gridlinks.core.services.tokens import secrets_equal
-from gridlinks.core.types import CredentialPair, CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import (
+    CredentialPair,
+    CredentialSpec,
+    PresentedCredentials,
+    ProvisionRefused,
+    ProvisionRequest,
+)
 
 NAME = "MQTT_BASIC"
 MAX_LENGTH = 200

@@ -8,7 +8,13 @@ from typing import Any
 
 from gridlinks.core import hookimpl
 from gridlinks.core.services.tokens import random_alnum
-from gridlinks.core.types import CredentialPair, CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import (
+    CredentialPair,
+    CredentialSpec,
+    PresentedCredentials,
+    ProvisionRefused,
+    ProvisionRequest,
+)
 
 NAME = "ACCESS_TOKEN"
 # A token travels in URL paths and MQTT user names: no separators, no whitespace.

@@ -5,8 +5,8 @@ device's existing credentials; credentials in the request are ignored."""
 from __future__ import annotations
 
 from gridlinks.core import hookimpl
-from gridlinks.core.storage.models import Device
 from gridlinks.core.services.provisioning import is_provisioned
+from gridlinks.core.storage.models import Device
 from gridlinks.core.types import KeyAndSecret, ProvisionPlan, ProvisionRefused
 
 

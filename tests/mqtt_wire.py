@@ -134,7 +134,7 @@ class MqttWire:
 
     @classmethod
     async def open(cls, port: int, level: int = 4, ssl: ssl_module.SSLContext | None = None,
-                   server_hostname: str | None = None) -> "MqttWire":
+                   server_hostname: str | None = None) -> MqttWire:
         """A connected socket, nothing sent yet (for tests that write raw bytes)."""
         reader, writer = await asyncio.wait_for(asyncio.open_connection(
             "127.0.0.1", port, ssl=ssl, server_hostname=server_hostname if ssl else None), TIMEOUT)
@@ -144,7 +144,7 @@ class MqttWire:
     async def connect(cls, port: int, client_id: str = "", username: str | None = None, password: str | None = None,
                       ssl: ssl_module.SSLContext | None = None, server_hostname: str | None = None,
                       level: int = 4, keep_alive: int = 60, clean: bool = True,
-                      props: dict[str, Any] | None = None) -> tuple["MqttWire | None", int]:
+                      props: dict[str, Any] | None = None) -> tuple[MqttWire | None, int]:
         """(client, CONNACK return / reason code); the client is None unless the code is 0."""
         client = await cls.open(port, level, ssl, server_hostname)
         flags = (0x02 if clean else 0) | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
@@ -270,7 +270,7 @@ class MqttWire:
         try:
             await asyncio.wait_for(self.eof.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def close(self) -> None:

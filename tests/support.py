@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from gridlinks.core.services.bootstrap import bootstrap
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
+from gridlinks.core.services.bootstrap import bootstrap
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_PYTHON = REPO / ".venv-seeds" / "bin" / "python"
@@ -161,7 +161,7 @@ async def run_script(script: Path, answers: list[str], cwd: Path, timeout: float
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         out, _ = await asyncio.wait_for(proc.communicate(("\n".join(answers) + "\n").encode()), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         out, _ = await proc.communicate()
         return -9, out.decode("utf-8", "replace")

@@ -5,8 +5,18 @@ import asyncio
 import json
 
 from gridlinks.core.storage.models import now_ms
-from tests.claim_support import (audit_outcomes, bind_to_gateway, claim, claim_hub, customer_user, gateway_profile,
-                                 new_device, new_gateway, server_attributes, set_server_attributes)
+from tests.claim_support import (
+    audit_outcomes,
+    bind_to_gateway,
+    claim,
+    claim_hub,
+    customer_user,
+    gateway_profile,
+    new_device,
+    new_gateway,
+    server_attributes,
+    set_server_attributes,
+)
 
 NOT_FOUND_BODY = {"status": 404, "message": "Requested item wasn't found!", "errorCode": 32}
 FORBIDDEN_BODY = {"status": 403, "message": "You don't have permission to perform this operation!", "errorCode": 20}

@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from gridlinks.core.services.auth import Principal
 from gridlinks.core.cli.main import main
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
-from gridlinks.core.storage.models import User
+from gridlinks.core.services.auth import Principal
 from gridlinks.core.services.permissions import Operation, Resource
+from gridlinks.core.storage.models import User
 
 
 @pytest.fixture
@@ -68,8 +68,8 @@ def test_customer_role_and_group_commands(gridlinks):
 
 
 async def _allows_gateways(data_dir, name):
-    from gridlinks.core.storage.models import DeviceProfile
     from gridlinks.core.services.profiles import allows_gateways
+    from gridlinks.core.storage.models import DeviceProfile
 
     hub = Hub(HubConfig({"data_dir": str(data_dir)}, environ={}))
     await hub.open()

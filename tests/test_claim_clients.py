@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.claim_support import (PASSWORD, bind_to_gateway, claim, customer_user, gateway_profile, new_device,
-                                 new_gateway, wait_for_outcomes)
+from tests.claim_support import (
+    PASSWORD,
+    bind_to_gateway,
+    claim,
+    customer_user,
+    gateway_profile,
+    new_device,
+    new_gateway,
+    wait_for_outcomes,
+)
 from tests.support import REPO, run_script
 
 TBREST_PYTHON = REPO / ".venv-tbrest" / "bin" / "python"

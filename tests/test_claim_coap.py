@@ -4,8 +4,11 @@
 from aiocoap import Code, Context
 
 from tests.claim_support import claim, claim_hub, customer_user, new_device, set_server_attributes
-from tests.test_coap_device_api import coap  # noqa: F401 - the CoAP client fixture
-from tests.test_coap_device_api import CoapClient, coap_port
+from tests.test_coap_device_api import (
+    CoapClient,
+    coap,  # noqa: F401 - the CoAP client fixture
+    coap_port,
+)
 
 
 async def test_claim_info_over_coap(running, coap):  # noqa: F811

@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 
 from gridlinks.core.errors import HubError
 from gridlinks.core.storage.models import now_ms
-from tests.claim_support import (audit_outcomes, bind_to_gateway, claim, customer_user, gateway_profile, new_device,
-                                 new_gateway, set_server_attributes, wait_for_outcomes)
+from tests.claim_support import (
+    audit_outcomes,
+    bind_to_gateway,
+    claim,
+    customer_user,
+    gateway_profile,
+    new_device,
+    new_gateway,
+    set_server_attributes,
+    wait_for_outcomes,
+)
 from tests.mqtt_wire import MqttWire
 
 GATEWAY_CLAIM = "v1/gateway/claim"

@@ -3,8 +3,17 @@
 
 import json
 
-from tests.claim_support import (bind_to_gateway, claim, claim_hub, customer_user, gateway_profile, new_device,
-                                 new_gateway, set_server_attributes, wait_for_outcomes)
+from tests.claim_support import (
+    bind_to_gateway,
+    claim,
+    claim_hub,
+    customer_user,
+    gateway_profile,
+    new_device,
+    new_gateway,
+    set_server_attributes,
+    wait_for_outcomes,
+)
 from tests.mqtt_wire import MqttWire
 
 CLAIM = "v1/devices/me/claim"

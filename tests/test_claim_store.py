@@ -3,9 +3,9 @@ the test moves (the store takes the clock as a parameter for exactly this)."""
 
 import pytest
 
+from gridlinks.core.errors import ConfigError, TooManyAttempts
 from gridlinks.core.services import claim_limits
 from gridlinks.core.services.claim_limits import AttemptLimiter
-from gridlinks.core.errors import ConfigError, TooManyAttempts
 from gridlinks.plugins.claim_store_memory import SWEEP_EVERY_S, MemoryClaimStore
 from tests.support import hub_config, start_hub, stop_hub
 

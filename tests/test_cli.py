@@ -9,7 +9,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 from tests.support import port_env
 
 GRIDLINKS = Path(sys.executable).parent / "gridlinks"

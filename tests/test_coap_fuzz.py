@@ -170,7 +170,7 @@ async def exchange(port: int, data: bytes, mid: int) -> list[int] | None:
         while True:
             try:
                 reply = await asyncio.wait_for(sock.received.get(), ANSWER_TIMEOUT if confirmable else QUIET_WAIT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return codes if (acknowledged or not confirmable) else None
             if len(reply) < 4:
                 continue

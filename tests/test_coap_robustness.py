@@ -47,7 +47,7 @@ async def raw_exchange(port: int, datagram: bytes, timeout: float = TIMEOUT) -> 
     try:
         transport.sendto(datagram)
         return await asyncio.wait_for(sock.received.get(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
     finally:
         transport.close()

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 
 from gridlinks.core import hookimpl
-from gridlinks.core.services.bootstrap import default_tenant
-from gridlinks.core.events import DeviceProvisioned, Event
 from gridlinks.core.config import DEFAULT_PLUGINS
+from gridlinks.core.events import DeviceProvisioned, Event
+from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.storage.models import Authority, Device, DeviceProfile, Tenant
 from gridlinks.web.dashboard.pages import CUSTOMER, Page
 from tests.browser.support import DashboardClient, csrf_from

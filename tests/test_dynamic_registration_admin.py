@@ -7,8 +7,16 @@ import pytest
 
 from tests.certs import self_signed
 from tests.test_cli import cli, value_after
-from tests.test_dynamic_registration import (DEVICE_SN, NOT_AUTHORISED, PRODUCT_SECRET, PRODUCT_SN, ask, hub,  # noqa: F401
-                                             login, password_of)
+from tests.test_dynamic_registration import (  # noqa: F401
+    DEVICE_SN,
+    NOT_AUTHORISED,
+    PRODUCT_SECRET,
+    PRODUCT_SN,
+    ask,
+    hub,
+    login,
+    password_of,
+)
 
 API = "/api/dynamicRegistration"
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+
 from gridlinks.core import hookimpl
 from gridlinks.core.config import DEFAULT_PLUGINS
 from tests.support import ADMIN_EMAIL, hub_config, start_hub, stop_hub

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.services.jsonlimits import MAX_DEPTH, nesting_depth_exceeds
 
 

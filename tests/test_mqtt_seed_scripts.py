@@ -52,7 +52,7 @@ async def run_until(python: Path, script: Path, answers: list[str], cwd: Path, m
 
     try:
         await asyncio.wait_for(read(), LIMIT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         out.append(f"\n[test] no {marker!r} within {LIMIT_S} s\n")
     finally:
         if proc.returncode is None:

@@ -37,7 +37,7 @@ class RunningProcess:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output = ""
 
-    def __enter__(self) -> "RunningProcess":
+    def __enter__(self) -> RunningProcess:
         try:
             _wait_for_health(self.base + "/api/health", self.proc)
         except BaseException:

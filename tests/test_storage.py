@@ -4,10 +4,17 @@ upgrades keep an older data directory's rows."""
 import pytest
 from tortoise.exceptions import IntegrityError
 
-from gridlinks.core.storage.migrations import MIGRATIONS, Migration
-from gridlinks.core.storage.models import (Attribute, Device, DeviceCredentials, DeviceProfile, SchemaVersion, Tenant,
-                                   wrap)
 from gridlinks.core.storage.database import Storage
+from gridlinks.core.storage.migrations import MIGRATIONS, Migration
+from gridlinks.core.storage.models import (
+    Attribute,
+    Device,
+    DeviceCredentials,
+    DeviceProfile,
+    SchemaVersion,
+    Tenant,
+    wrap,
+)
 
 
 def url_for(db_url, tmp_path):

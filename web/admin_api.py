@@ -6,21 +6,34 @@ across tenants."""
 from __future__ import annotations
 
 import json
+
 from aiohttp import web
 
 from gridlinks.core import hookimpl
+from gridlinks.core.errors import BadRequest, NotFound, Unauthorized
 from gridlinks.core.services.audit import audit_json
 from gridlinks.core.services.bulk_import import Mapping
 from gridlinks.core.services.devices import NOT_FOUND
-from gridlinks.core.errors import BadRequest, NotFound, Unauthorized
 from gridlinks.core.storage.models import Authority, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.storage.paging import parse_paging
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
 from gridlinks.web import session_api
 from gridlinks.web.bodies import limits, parse_body, parse_query, read_json, validate
 from gridlinks.web.rest_auth import plausible_token, principal
-from gridlinks.web.schemas import (NAME_MAX, AttributesBody, AuditQuery, BulkImportBody, DeviceBody, DeviceListQuery, KeysQuery,
-                                   LoginBody, ProfileBody, RefreshBody, SaveDeviceQuery, TimeseriesQuery)
+from gridlinks.web.schemas import (
+    NAME_MAX,
+    AttributesBody,
+    AuditQuery,
+    BulkImportBody,
+    DeviceBody,
+    DeviceListQuery,
+    KeysQuery,
+    LoginBody,
+    ProfileBody,
+    RefreshBody,
+    SaveDeviceQuery,
+    TimeseriesQuery,
+)
 
 ADMINS = (Authority.TENANT_ADMIN, Authority.SYS_ADMIN)
 _SCOPES = {"SERVER_SCOPE": Scope.SERVER, "SHARED_SCOPE": Scope.SHARED, "CLIENT_SCOPE": Scope.CLIENT}

@@ -11,14 +11,15 @@ Whatever is wrong becomes a BadRequest, which the HTTP transport answers as
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest, PayloadTooLarge
+from gridlinks.core.services.device_payloads import decode_json
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.core.services.auth import Principal
 from gridlinks.core.errors import Forbidden, Unauthorized
+from gridlinks.core.services.auth import Principal
 
 PERMISSION_DENIED = "You don't have permission to perform this operation!"
 

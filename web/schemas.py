@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from gridlinks.core.services.device_payloads import key_list
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool, StringConstraints
+
+from gridlinks.core.services.device_payloads import key_list
 
 NAME_MAX = 255  # CharField(max_length=255): names, titles, labels, e-mails, keys
 TYPE_MAX = 64  # provision_type, credentials_type

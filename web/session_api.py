@@ -15,8 +15,8 @@ from __future__ import annotations
 from aiohttp import web
 from tortoise.expressions import Q
 
-from gridlinks.core.services.customers import NOT_FOUND, entity_id
 from gridlinks.core.errors import BadRequest, NotFound
+from gridlinks.core.services.customers import NOT_FOUND, entity_id
 from gridlinks.core.storage.models import Authority, User
 from gridlinks.web.rest_auth import bearer_token, principal
 

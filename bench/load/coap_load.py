@@ -106,7 +106,7 @@ async def provision(args) -> dict:
                 started = time.perf_counter()
                 try:
                     code, payload = await endpoint.post(path, body, struct.pack("!I", n))
-                except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
+                except (TimeoutError, OSError, RuntimeError) as exc:
                     tally.fail(exc)
                     continue
                 if code == CREATED and b'"SUCCESS"' in payload:

@@ -115,7 +115,7 @@ async def batch(args) -> dict:
                 started = time.perf_counter()
                 try:
                     status, reply = await conn.request(host, path, headers, json.dumps(body).encode())
-                except (OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError) as exc:
                     tally.fail(exc)
                     transport.close()
                     transport, conn = await loop.create_connection(Connection, "127.0.0.1", args.port)

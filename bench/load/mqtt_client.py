@@ -108,7 +108,7 @@ class MqttClient(asyncio.Protocol):
     async def open(cls, port: int, client_id: str, username: str | None = None, password: str | None = None,
                    on_message: Callable[[str, bytes], None] | None = None,
                    timeout: float = TIMEOUT_S, source: str | None = None,
-                   keep_alive: int = KEEP_ALIVE_S) -> tuple["MqttClient", int]:
+                   keep_alive: int = KEEP_ALIVE_S) -> tuple[MqttClient, int]:
         """(client, CONNACK return code). A refused client is closed already. ``source``: the
         local address to connect from (127.0.0.x: more than one address's worth of
         ephemeral ports, for tens of thousands of sessions)."""
@@ -174,7 +174,7 @@ class MqttClient(asyncio.Protocol):
         self.transport.write(_DISCONNECT)
         try:
             await asyncio.wait_for(asyncio.shield(self.lost), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             self.transport.close()

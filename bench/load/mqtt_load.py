@@ -34,8 +34,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench.load.mqtt_client import TIMEOUT_S, MqttClient
 from bench.common import raise_open_files
+from bench.load.mqtt_client import TIMEOUT_S, MqttClient
 from bench.load.tally import Tally, emit
 
 TELEMETRY = "v1/devices/me/telemetry"
@@ -82,7 +82,7 @@ async def _loop(seconds: float, concurrency: int, once) -> dict:
             started = time.perf_counter()
             try:
                 await once(next(counter))
-            except (OSError, asyncio.TimeoutError, Refused, ValueError) as exc:
+            except (TimeoutError, OSError, Refused, ValueError) as exc:
                 tally.fail(exc)
             else:
                 tally.ok(started)
@@ -152,7 +152,7 @@ async def _windows(args, session_name, username, setup, send_window) -> Tally:
         try:
             client = await _open(args.port, session_name(i), username(i), window.on_message)
             await setup(client, i)
-        except (OSError, asyncio.TimeoutError, Refused) as exc:
+        except (TimeoutError, OSError, Refused) as exc:
             tally.fail(exc)
             return
         try:
@@ -160,7 +160,7 @@ async def _windows(args, session_name, username, setup, send_window) -> Tally:
                 started = time.perf_counter()
                 try:
                     await asyncio.wait_for(send_window(client, i, window), TIMEOUT_S)
-                except (OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError) as exc:
                     tally.fail(exc)
                     return
                 tally.ok(started, args.window)
@@ -241,7 +241,7 @@ async def hold(args) -> dict:
                 if rc != 0:
                     raise Refused(f"CONNACK {rc}")
                 clients.append(client)
-            except (OSError, asyncio.TimeoutError, Refused) as exc:
+            except (TimeoutError, OSError, Refused) as exc:
                 tally.fail(exc)
             else:
                 tally.ok(started)
@@ -261,7 +261,7 @@ async def hold(args) -> dict:
     loop = asyncio.get_running_loop()
     try:
         await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline), args.hold_seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     except OSError:  # no stdin to read (run in-process by a test): hold for the time given
         await asyncio.sleep(args.hold_seconds)

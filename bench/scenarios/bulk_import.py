@@ -12,8 +12,8 @@ from pathlib import Path
 
 from bench.common import SERVER_CPU, Measurement, hub
 from bench.load.proc import run_load
-from bench.rows import compare
 from bench.rest import admin_login, post_json
+from bench.rows import compare
 from bench.seed_db import init_data_dir
 
 PREFIX, TOKEN_PREFIX = "bulk-", "bulktok"

@@ -9,8 +9,8 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.storage.models import User
 
 out = Console()

@@ -23,8 +23,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridlinks.core.services.bootstrap import bootstrap, default_tenant
-from gridlinks.core.services.bulk_import import Mapping
 from gridlinks.core.cli import plugins as plugins_command
 from gridlinks.core.cli.commands import Command, collect_commands, mount_commands
 from gridlinks.core.cli.customers import add_commands as add_customer_commands
@@ -32,8 +30,10 @@ from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
 from gridlinks.core.plugins import build_plugin_manager
-from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
+from gridlinks.core.services.bootstrap import bootstrap, default_tenant
+from gridlinks.core.services.bulk_import import Mapping
 from gridlinks.core.services.profiles import ALLOW_GATEWAYS
+from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
 
 STRATEGIES = {
     "disabled": "DISABLED",

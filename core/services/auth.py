@@ -24,13 +24,13 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from gridlinks.core.errors import BadRequest, Conflict, TokenExpired, Unauthorized
-from gridlinks.core.events import SessionsRevoked, UserLogin, UserLogout
-from gridlinks.core.storage.models import Authority, Customer, Tenant, User
-from gridlinks.core.storage.session_models import AuthSession
-from gridlinks.core.storage.database import Storage, owner_only
 from gridlinks.core.bus import EventBus
 from gridlinks.core.config import AuthSettings
+from gridlinks.core.errors import BadRequest, Conflict, TokenExpired, Unauthorized
+from gridlinks.core.events import SessionsRevoked, UserLogin, UserLogout
+from gridlinks.core.storage.database import Storage, owner_only
+from gridlinks.core.storage.models import Authority, Customer, Tenant, User
+from gridlinks.core.storage.session_models import AuthSession
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.storage.models import Authority, DeviceProfile, Tenant, User
 from gridlinks.core.services.tokens import random_alnum
+from gridlinks.core.storage.models import Authority, DeviceProfile, Tenant, User
 
 if TYPE_CHECKING:
     from gridlinks.core.services.auth import AuthService
@@ -58,7 +58,7 @@ async def default_tenant(hub: object = None) -> Tenant:
     return tenant or await Tenant.create(name=DEFAULT_TENANT)
 
 
-async def bootstrap(hub: "InitServices", admin_email: str | None = None, admin_password: str | None = None,
+async def bootstrap(hub: InitServices, admin_email: str | None = None, admin_password: str | None = None,
                     demo: bool = False) -> BootstrapResult:
     """``admin_email``: that tenant admin is created (with ``admin_password``, or a
     generated one) if missing; given a password that differs, it is reset. Without an
@@ -77,7 +77,7 @@ async def bootstrap(hub: "InitServices", admin_email: str | None = None, admin_p
     return BootstrapResult(tenant, email, generated, profile, created, demo_created, changed)
 
 
-async def _ensure_admin(hub: "InitServices", tenant: Tenant, admin_email: str | None,
+async def _ensure_admin(hub: InitServices, tenant: Tenant, admin_email: str | None,
                         admin_password: str | None) -> tuple[str | None, str | None, bool, bool]:
     """(e-mail, generated password, created, password changed)."""
     if admin_email is None:

@@ -19,12 +19,12 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.events import BulkImportFinished
-from gridlinks.core.services.credentials import replace_credentials_ops
 from gridlinks.core.services.conflicts import conflict_message
+from gridlinks.core.services.credentials import replace_credentials_ops
 from gridlinks.core.services.devices import attribute_upsert, telemetry_ops
 from gridlinks.core.storage.models import Device, DeviceProfile, Scope, Tenant, now_ms
-from gridlinks.core.types import ProvisionRefused, ProvisionRequest
 from gridlinks.core.storage.writes import Update
+from gridlinks.core.types import ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import EventBus
@@ -74,7 +74,7 @@ class Mapping:
     header: bool = True
 
     @classmethod
-    def from_json(cls, raw: Any) -> "Mapping":
+    def from_json(cls, raw: Any) -> Mapping:
         if not isinstance(raw, dict) or not isinstance(raw.get("columns"), list) or not raw["columns"]:
             raise BadRequest("mapping.columns must be a non-empty list")
         columns = []

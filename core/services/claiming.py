@@ -29,23 +29,22 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gridlinks.core.errors import BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound, TooManyAttempts
+from gridlinks.core.events import ClaimRegistered, DeviceClaimed, DeviceReclaimed
 from gridlinks.core.services import claim_limits
 from gridlinks.core.services.claim_limits import AttemptLimiter
-from gridlinks.core.errors import (BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound,
-                                   TooManyAttempts)
-from gridlinks.core.events import ClaimRegistered, DeviceClaimed, DeviceReclaimed
 from gridlinks.core.services.devices import attribute_upsert
-from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms
-from gridlinks.core.storage.writes import Delete, NoRowMatched, Op, Update
 from gridlinks.core.services.permissions import PERMISSION_DENIED, Operation, Resource
 from gridlinks.core.services.tokens import secrets_equal
+from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms
+from gridlinks.core.storage.writes import Delete, NoRowMatched, Op, Update
 from gridlinks.core.types import ClaimInfo, ClaimStore, ClaimStrategy
 
 if TYPE_CHECKING:
-    from gridlinks.core.services.auth import Principal
     from gridlinks.core.bus import EventBus
     from gridlinks.core.config import ClaimSettings
     from gridlinks.core.registry import Registry
+    from gridlinks.core.services.auth import Principal
     from gridlinks.core.services.devices import DeviceService
     from gridlinks.core.services.permissions import PermissionService
     from gridlinks.core.storage.database import Storage
@@ -266,7 +265,7 @@ class ClaimService:
 
     # -- the customer side ----------------------------------------------------------------
 
-    async def claim(self, who: "Principal", device_name: str, secret: str, transport: str = "REST") -> ClaimResult:
+    async def claim(self, who: Principal, device_name: str, secret: str, transport: str = "REST") -> ClaimResult:
         """Assign the named device to the caller's customer if the secret matches its
         pending claim info. NotFound for an unknown device, Forbidden without the
         permission, TooManyAttempts while locked out; otherwise a ClaimResult."""
@@ -331,7 +330,7 @@ class ClaimService:
             return "claim info has expired"
         return None if matches else "wrong secret key"
 
-    async def _assign(self, device: Device, who: "Principal") -> bool:
+    async def _assign(self, device: Device, who: Principal) -> bool:
         """Assign and clean the claim attributes in one unit; False if another request
         assigned the device first (the guarded update, only while unassigned, settles
         the race: the loser's unit commits nothing)."""
@@ -350,7 +349,7 @@ class ClaimService:
         for strategy in self.strategies:
             await strategy.discard(device)
 
-    async def reclaim(self, who: "Principal", device_name: str, transport: str = "REST") -> None:
+    async def reclaim(self, who: Principal, device_name: str, transport: str = "REST") -> None:
         """Take the device back from its customer, forget its claim info and, when
         claiming is not allowed by default, allow it again. Only a tenant admin or a user
         of the owning customer may do this."""
@@ -378,7 +377,7 @@ class ClaimService:
         await self.bus.fire(DeviceReclaimed(**event, outcome=SUCCESS,
                                                 customer_id=str(previous) if previous else None))
 
-    async def _require_claim_permission(self, who: "Principal") -> None:
+    async def _require_claim_permission(self, who: Principal) -> None:
         await self.permissions.require(who, Resource.DEVICE, Operation.CLAIM_DEVICES)
 
     async def _fire_failed(self, event_type: type[DeviceClaimed | DeviceReclaimed], event: dict[str, Any],

@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.events import CredentialsIssued
 from gridlinks.core.storage.models import Device, DeviceCredentials
-from gridlinks.core.types import (CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest,
-                                  RestrictedSession)
 from gridlinks.core.storage.writes import Delete, Insert, Op
+from gridlinks.core.types import (
+    CredentialSpec,
+    PresentedCredentials,
+    ProvisionRefused,
+    ProvisionRequest,
+    RestrictedSession,
+)
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import EventBus

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from gridlinks.core.services.conflicts import DUPLICATE_CUSTOMER
-from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.events import CustomerCreated
+from gridlinks.core.services.conflicts import DUPLICATE_CUSTOMER
+from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.paging import Page, page_of
 

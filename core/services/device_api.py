@@ -34,8 +34,8 @@ DEVICE_SOURCE = "device"
 class DeviceApi:
     """One method per device operation; each takes the raw payload bytes."""
 
-    def __init__(self, devices: "DeviceService", claiming: "ClaimService", credentials: "CredentialService",
-                 settings: "HubSettings"):
+    def __init__(self, devices: DeviceService, claiming: ClaimService, credentials: CredentialService,
+                 settings: HubSettings):
         self.devices = devices
         self.claiming = claiming
         self.credentials = credentials
@@ -43,24 +43,24 @@ class DeviceApi:
 
     # -- who is asking ------------------------------------------------------------------
 
-    async def authenticate(self, transport: str, token: str) -> "Device | None":
+    async def authenticate(self, transport: str, token: str) -> Device | None:
         """The device an access token (in the URL path, or the MQTT user name) belongs
         to; None for an unknown token, which each transport answers in its own terms."""
         return await self.credentials.authenticate(PresentedCredentials(transport, token=token))
 
     # -- what it sends -----------------------------------------------------------------
 
-    def post_telemetry(self, device: "Device", raw: bytes) -> "asyncio.Future":
+    def post_telemetry(self, device: Device, raw: bytes) -> asyncio.Future:
         """Checked at once (BadRequest on a bad payload), then queued: the returned future
         resolves when the rows are committed. HTTP and CoAP await it before answering;
         MQTT holds the PUBACK until it resolves while reading the session's next publishes."""
         return self.devices.queue_telemetry(device, parse_telemetry(self._decode(raw)))
 
-    async def post_attributes(self, device: "Device", raw: bytes) -> None:
+    async def post_attributes(self, device: Device, raw: bytes) -> None:
         """The device's own (client-scope) attributes, committed when this returns."""
         await self.devices.set_attributes(device, Scope.CLIENT, self._decode(raw), source=DEVICE_SOURCE)
 
-    async def read_attributes(self, device: "Device", client_keys: Any, shared_keys: Any) -> dict[str, dict[str, Any]]:
+    async def read_attributes(self, device: Device, client_keys: Any, shared_keys: Any) -> dict[str, dict[str, Any]]:
         """The reference's device-side attribute read: ``{"client": {...}, "shared": {...}}``.
         Keys come as the device named them (``"a,b"`` or a list, None when absent); no
         keys named in either means all of both scopes; a scope with nothing is left out."""
@@ -77,7 +77,7 @@ class DeviceApi:
                 out[label] = {r.key: r.value for r in rows}
         return out
 
-    async def attribute_request(self, device: "Device", raw: bytes) -> dict[str, dict[str, Any]]:
+    async def attribute_request(self, device: Device, raw: bytes) -> dict[str, dict[str, Any]]:
         """An attribute read sent as a body (MQTT): ``{"clientKeys": "a,b", "sharedKeys": "c"}``,
         both optional, a blank body meaning all."""
         body = self._decode(raw, optional=True)
@@ -85,15 +85,15 @@ class DeviceApi:
             raise BadRequest("attribute request must be a JSON object")
         return await self.read_attributes(device, body.get("clientKeys"), body.get("sharedKeys"))
 
-    async def shared_attributes(self, device: "Device") -> dict[str, Any]:
+    async def shared_attributes(self, device: Device) -> dict[str, Any]:
         """All shared attributes as ``{key: value}``: the shape a subscribed device is sent."""
         return {r.key: r.value for r in await self.devices.get_attributes(device, Scope.SHARED)}
 
-    async def post_claim(self, device: "Device", raw: bytes, transport: str) -> ClaimInfo:
+    async def post_claim(self, device: Device, raw: bytes, transport: str) -> ClaimInfo:
         """Claim info (SPEC.md section 2); a blank body is ``{}``. Refusals raise."""
         return await self.claiming.register(device, self._decode(raw, optional=True), transport)
 
-    async def gateway_claim(self, gateway: "Device", raw: bytes, transport: str) -> dict[str, dict[str, Any]]:
+    async def gateway_claim(self, gateway: Device, raw: bytes, transport: str) -> dict[str, dict[str, Any]]:
         """``{"Device A": {claim info}, ...}`` from a gateway: per device, how it went."""
         return await self.claiming.register_for_gateway(gateway, self._decode(raw), transport)
 

@@ -14,13 +14,23 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.events import AttributesDeleted, AttributesUpdated, DeviceCreated, DeviceDeleted
-from gridlinks.core.services.device_payloads import check_kv
 from gridlinks.core.services.conflicts import conflict_message
-from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, LatestValue, Scope, Tenant, TimeseriesValue, now_ms, wrap
-from gridlinks.core.storage.paging import Page, page_of
 from gridlinks.core.services.credentials import credentials_insert
-from gridlinks.core.types import CredentialSpec
+from gridlinks.core.services.device_payloads import check_kv
+from gridlinks.core.storage.models import (
+    Attribute,
+    Device,
+    DeviceProfile,
+    LatestValue,
+    Scope,
+    Tenant,
+    TimeseriesValue,
+    now_ms,
+    wrap,
+)
+from gridlinks.core.storage.paging import Page, page_of
 from gridlinks.core.storage.writes import Delete, Insert, Op, Upsert
+from gridlinks.core.types import CredentialSpec
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import EventBus
@@ -179,7 +189,7 @@ class DeviceService:
 
     # -- telemetry ------------------------------------------------------------------
 
-    def queue_telemetry(self, device: Device, entries: list[tuple[int, dict[str, Any]]]) -> "asyncio.Future":
+    def queue_telemetry(self, device: Device, entries: list[tuple[int, dict[str, Any]]]) -> asyncio.Future:
         """Queue checked rows (:func:`~gridlinks.core.services.device_payloads.parse_telemetry`);
         the future resolves at commit. Rows of one device commit in the order they were queued."""
         return self.storage.submit(telemetry_ops(device.id, entries))

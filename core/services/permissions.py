@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
 
-from gridlinks.core.services.customers import NOT_FOUND, entity_id, one
 from gridlinks.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from gridlinks.core.services.customers import NOT_FOUND, entity_id, one
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.permission_models import Role, UserGroup
 
 if TYPE_CHECKING:
-    from gridlinks.core.services.auth import Principal
     from gridlinks.core.config import ClaimSettings
+    from gridlinks.core.services.auth import Principal
 
 PERMISSION_DENIED = "You don't have permission to perform this operation!"
 ALL = "ALL"
@@ -81,7 +81,7 @@ class PermissionService:
             return {Resource.DEVICE: {Operation.CLAIM_DEVICES}}
         return {}
 
-    async def grants(self, who: "Principal") -> Grants:
+    async def grants(self, who: Principal) -> Grants:
         grants = {res: set(ops) for res, ops in self.defaults(who.authority).items()}
         if who.tenant_id is None:
             return grants
@@ -91,10 +91,10 @@ class PermissionService:
                 grants.setdefault(resource, set()).update(operations)
         return grants
 
-    async def allows(self, who: "Principal", resource: str, operation: str) -> bool:
+    async def allows(self, who: Principal, resource: str, operation: str) -> bool:
         return _allows(await self.grants(who), resource, operation)
 
-    async def require(self, who: "Principal", resource: str, operation: str) -> None:
+    async def require(self, who: Principal, resource: str, operation: str) -> None:
         if not await self.allows(who, resource, operation):
             raise Forbidden(PERMISSION_DENIED)
 

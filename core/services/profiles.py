@@ -15,9 +15,9 @@ from tortoise.exceptions import IntegrityError
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
 from gridlinks.core.events import ProfileSaved
 from gridlinks.core.services.conflicts import DUPLICATE_PROFILE_KEY, DUPLICATE_PROFILE_NAME
+from gridlinks.core.services.tokens import random_alnum
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.core.storage.paging import Page, page_of
-from gridlinks.core.services.tokens import random_alnum
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import EventBus

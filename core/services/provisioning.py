@@ -21,10 +21,10 @@ from gridlinks.core.events import DeviceProvisioned, ProvisionFailed
 from gridlinks.core.services.conflicts import provision_reason
 from gridlinks.core.services.credentials import credentials_insert
 from gridlinks.core.services.devices import attribute_upsert
-from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope
-from gridlinks.core.storage.writes import Insert
 from gridlinks.core.services.profiles import DISABLED, allows_gateways
 from gridlinks.core.services.tokens import random_alnum, secrets_equal
+from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope
+from gridlinks.core.storage.writes import Insert
 from gridlinks.core.types import CredentialSpec, IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:

@@ -153,7 +153,7 @@ class Storage:
         self.writer = SqliteGroupWriter(client) if self.dialect == "sqlite" else PostgresUnitWriter(client)
         self.writer.start()
 
-    def submit(self, ops: Sequence[Op]) -> "asyncio.Future":
+    def submit(self, ops: Sequence[Op]) -> asyncio.Future:
         """Queue ``ops`` without waiting; the returned future resolves at commit. For a
         stream whose sender is not waiting for each commit (MQTT telemetry)."""
         return self.writer.submit(ops)

@@ -30,14 +30,14 @@ log = logging.getLogger(__name__)
 class Migration:
     version: int
     name: str
-    apply: Callable[["BaseDBAsyncClient", str], Awaitable[None]]
+    apply: Callable[[BaseDBAsyncClient, str], Awaitable[None]]
 
 
-async def _initial(conn: "BaseDBAsyncClient", dialect: str) -> None:
+async def _initial(conn: BaseDBAsyncClient, dialect: str) -> None:
     """Version 1 is the schema the models generate; nothing to alter."""
 
 
-async def _device_list_index(conn: "BaseDBAsyncClient", dialect: str) -> None:
+async def _device_list_index(conn: BaseDBAsyncClient, dialect: str) -> None:
     from gridlinks.core.storage.models import DEVICE_LIST_INDEX
 
     await conn.execute_script(

@@ -36,8 +36,9 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model

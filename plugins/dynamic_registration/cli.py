@@ -16,6 +16,7 @@ from rich.console import Console
 
 from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.plugins.dynamic_registration.service import SERVICE
+
 ACTOR = "cli"
 
 out = Console()

@@ -23,16 +23,20 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.storage.models import Device, DeviceProfile
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.services.tokens import secrets_equal
+from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.types import PresentedCredentials, RestrictedSession, SessionChannel
-from gridlinks.plugins.dynamic_registration.events import (DeviceActivated, DevicePasswordIssued, DevicePasswordRefused,
-                                                           RegistrationLoginRefused)
+from gridlinks.plugins.dynamic_registration.events import (
+    DeviceActivated,
+    DevicePasswordIssued,
+    DevicePasswordRefused,
+    RegistrationLoginRefused,
+)
+from gridlinks.plugins.dynamic_registration.models import STATIC
 from gridlinks.plugins.dynamic_registration.products import is_product, switched_on
 from gridlinks.plugins.dynamic_registration.store import NothingToIssue, SecretStore
-from gridlinks.plugins.dynamic_registration.models import STATIC
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -95,7 +99,7 @@ def parse_request(payload: bytes) -> tuple[Any, bool]:
 
 
 class DynamicLogin:
-    def __init__(self, hub: "Hub", store: SecretStore, close_delay_s: float):
+    def __init__(self, hub: Hub, store: SecretStore, close_delay_s: float):
         self.hub = hub
         self.store = store
         self.close_delay_s = close_delay_s

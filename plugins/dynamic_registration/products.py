@@ -32,7 +32,7 @@ def switched_on(profile: DeviceProfile) -> bool:
     return is_product(profile) and (profile.provision_config or {}).get(SWITCH) is True
 
 
-async def switch(hub: "Hub", profile: DeviceProfile, on: bool) -> DeviceProfile:
+async def switch(hub: Hub, profile: DeviceProfile, on: bool) -> DeviceProfile:
     if on and not is_product(profile):
         if profile.provision_type == X509_CERTIFICATE_CHAIN:
             raise BadRequest("an X509_CERTIFICATE_CHAIN profile cannot be a product (its key and secret are public)")

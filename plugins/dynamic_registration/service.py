@@ -15,8 +15,11 @@ from gridlinks.core.events import CredentialsRevoked
 from gridlinks.core.storage.models import Device, DeviceProfile
 from gridlinks.core.types import PresentedCredentials, ProvisionRefused, ProvisionRequest, RestrictedSession
 from gridlinks.plugins.dynamic_registration import products
-from gridlinks.plugins.dynamic_registration.events import (DeviceRegistrationReset, DeviceSecretSet,
-                                                           DynamicRegistrationSwitched)
+from gridlinks.plugins.dynamic_registration.events import (
+    DeviceRegistrationReset,
+    DeviceSecretSet,
+    DynamicRegistrationSwitched,
+)
 from gridlinks.plugins.dynamic_registration.login import DynamicLogin
 from gridlinks.plugins.dynamic_registration.store import SecretStore
 
@@ -49,7 +52,7 @@ class RegistrationCredentials:
 class DynamicRegistration:
     """The service for people (admin API, CLI, dashboard)."""
 
-    def __init__(self, hub: "Hub", close_delay_s: float):
+    def __init__(self, hub: Hub, close_delay_s: float):
         self.hub = hub
         self.store = SecretStore(hub)
         self.login = DynamicLogin(hub, self.store, close_delay_s)

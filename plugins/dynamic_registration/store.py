@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict
-from gridlinks.core.storage.models import Device, now_ms
 from gridlinks.core.services.tokens import random_alnum, secrets_equal
+from gridlinks.core.storage.models import Device, now_ms
 from gridlinks.core.storage.writes import Delete, Insert, Update, Upsert
 from gridlinks.plugins.dynamic_registration.models import DYNAMIC, STATIC, DeviceSecret
 
@@ -79,7 +79,7 @@ class Issued:
 
 
 class SecretStore:
-    def __init__(self, hub: "Hub"):
+    def __init__(self, hub: Hub):
         self.hub = hub
 
     async def issue(self, device: Device) -> Issued:

@@ -96,7 +96,7 @@ class DatagramGate:
         interface.datagram_msg_received = self.received
 
     @classmethod
-    def install(cls, context) -> list["DatagramGate"]:
+    def install(cls, context) -> list[DatagramGate]:
         """A gate on every UDP interface of an aiocoap server ``context``."""
         gates = []
         for token_manager in context.request_interfaces:

@@ -18,9 +18,19 @@ import traceback
 
 from aiocoap import Code, Message
 
-from gridlinks.core.errors import (BadRequest, ConfigError, Conflict, Forbidden, HubError, NotFound,
-                                   PayloadTooLarge, ServiceUnavailable, StartupError, TooManyAttempts,
-                                   Unauthorized)
+from gridlinks.core.errors import (
+    BadRequest,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    HubError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    StartupError,
+    TooManyAttempts,
+    Unauthorized,
+)
 
 # Most specific first: PayloadTooLarge is a BadRequest.
 _MAPPING: list[tuple[type[HubError], Code]] = [

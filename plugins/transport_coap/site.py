@@ -25,8 +25,12 @@ from aiocoap.resource import PathCapable
 from aiocoap.util.asyncio.recvmsg import RecvmsgSelectorDatagramTransport
 
 from gridlinks.core.errors import HubError
-from gridlinks.plugins.transport_coap.errors import (hub_error_response, refusal, too_large_response,
-                                                     unexpected_error_response)
+from gridlinks.plugins.transport_coap.errors import (
+    hub_error_response,
+    refusal,
+    too_large_response,
+    unexpected_error_response,
+)
 from gridlinks.plugins.transport_coap.routes import TOKEN, CoapCall, MethodNotAllowed, Router, empty_response
 
 log = logging.getLogger(__name__)

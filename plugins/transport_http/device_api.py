@@ -24,7 +24,7 @@ def authenticated(handler: DeviceHandler) -> Callable[[Any, web.Request], Awaita
     """Look the path's token up first: an unknown one is 401 with an empty body (the
     reference's answer), and its body is never read."""
     @functools.wraps(handler)
-    async def route(self: "DeviceRoutes", request: web.Request) -> web.Response:
+    async def route(self: DeviceRoutes, request: web.Request) -> web.Response:
         device = await self.api.authenticate(TRANSPORT, request.match_info["token"])
         if device is None:
             return web.Response(status=401)

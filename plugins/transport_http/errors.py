@@ -11,8 +11,18 @@ import sqlite3
 from aiohttp import web
 from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 
-from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, PayloadTooLarge,
-                                   ServiceUnavailable, TokenExpired, TooManyAttempts, Unauthorized)
+from gridlinks.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HubError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TokenExpired,
+    TooManyAttempts,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 

@@ -110,7 +110,7 @@ class OneLineLogger(logging.LoggerAdapter):
 class GuardedRequestHandler(web.RequestHandler):
     """aiohttp's per-connection protocol with header and body read timeouts."""
 
-    def __init__(self, manager: "GuardedServer", *, limits: ConnectionLimits, **kwargs: Any):
+    def __init__(self, manager: GuardedServer, *, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(manager, **kwargs)
         self.logger = OneLineLogger(self.logger)
         self._limits = limits

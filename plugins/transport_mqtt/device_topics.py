@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gridlinks.core.errors import HubError
 from gridlinks.core.services.claiming import device_reply
 from gridlinks.core.services.device_payloads import decode_json
-from gridlinks.core.errors import HubError
 from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT
 from gridlinks.plugins.transport_mqtt.sessions import Connection, topic_matches
 
@@ -40,9 +40,9 @@ CLAIM_RESPONSE = ME + "claim/response"
 class DeviceMessage:
     """One publish from an authenticated device, handed to a topic handler."""
 
-    hub: "Hub"
+    hub: Hub
     session: Connection
-    device: "Device"
+    device: Device
     topic: str
     payload: bytes
 
@@ -62,7 +62,7 @@ class DeviceMessage:
 Handler = Callable[[DeviceMessage], "Awaitable[None] | asyncio.Future"]
 
 
-def telemetry(msg: DeviceMessage) -> "asyncio.Future":
+def telemetry(msg: DeviceMessage) -> asyncio.Future:
     """Validated at once (a bad payload raises BadRequest), then queued: the commit future
     is returned, not awaited, so the session reads its next publishes while this one
     commits (one fast publisher rides group commit instead of paying a commit per
@@ -137,7 +137,7 @@ class DevicePolicy:
 
     strict = False
 
-    def __init__(self, hub: "Hub", device: "Device"):
+    def __init__(self, hub: Hub, device: Device):
         self.hub = hub
         self.device = device
         self.name = f"device {device.name}"

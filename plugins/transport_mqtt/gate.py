@@ -20,13 +20,24 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from gridlinks.core.errors import HubError
-from gridlinks.core.events import (AttributesDeleted, AttributesUpdated, CredentialsRevoked, DeviceConnected,
-                                   DeviceDeleted)
+from gridlinks.core.events import (
+    AttributesDeleted,
+    AttributesUpdated,
+    CredentialsRevoked,
+    DeviceConnected,
+    DeviceDeleted,
+)
 from gridlinks.core.storage.models import Device, Scope
 from gridlinks.core.types import PresentedCredentials, RestrictedSession
 from gridlinks.plugins.transport_mqtt.device_topics import ATTRIBUTES, DevicePolicy
 from gridlinks.plugins.transport_mqtt.provisioning import TRANSPORT, is_provision_login, provision_session
-from gridlinks.plugins.transport_mqtt.sessions import ADMINISTRATIVE_ACTION, NOT_AUTHORIZED, PACKET_TOO_LARGE, Connection, RestrictedPolicy
+from gridlinks.plugins.transport_mqtt.sessions import (
+    ADMINISTRATIVE_ACTION,
+    NOT_AUTHORIZED,
+    PACKET_TOO_LARGE,
+    Connection,
+    RestrictedPolicy,
+)
 
 if TYPE_CHECKING:
     from gridlinks.core.hub import Hub
@@ -36,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 class MqttGate:
-    def __init__(self, hub: "Hub", settings: "MqttSettings"):
+    def __init__(self, hub: Hub, settings: MqttSettings):
         self.hub = hub
         self.settings = settings
         self.by_device: dict[str, set[Connection]] = defaultdict(set)

@@ -95,7 +95,7 @@ class MqttProtocol(asyncio.Protocol):
                  "out_ids", "next_id", "out_waiters", "aliases", "client_max_packet", "client_receive_max",
                  "problem_info", "paused", "connecting", "out")
 
-    def __init__(self, server: "MqttServer"):
+    def __init__(self, server: MqttServer):
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.decoder = Decoder(server.settings.max_packet_size)

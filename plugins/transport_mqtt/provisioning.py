@@ -10,8 +10,8 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.services.provisioning import FAILURE_BODY
 from gridlinks.core.types import RestrictedSession, SessionChannel
 from gridlinks.plugins.transport_mqtt.sessions import NORMAL
@@ -29,7 +29,7 @@ def is_provision_login(client_id: str | None, username: str | None) -> bool:
     return username == PROVISION or client_id == PROVISION
 
 
-async def answer(hub: "Hub", payload: bytes) -> dict[str, Any]:
+async def answer(hub: Hub, payload: bytes) -> dict[str, Any]:
     """The response body for one request. Not JSON, or not a well-formed request: the
     FAILURE body (the reference would try its protobuf schema; there is none here)."""
     try:
@@ -38,7 +38,7 @@ async def answer(hub: "Hub", payload: bytes) -> dict[str, Any]:
         return {**FAILURE_BODY, "errorMsg": f"{FAILURE_BODY['errorMsg']} ({exc})"}
 
 
-def provision_session(hub: "Hub", close_delay_s: float) -> RestrictedSession:
+def provision_session(hub: Hub, close_delay_s: float) -> RestrictedSession:
     async def on_publish(channel: SessionChannel, topic: str, payload: bytes) -> None:
         body = await answer(hub, payload)
         await channel.send(RESPONSE_TOPIC, json.dumps(body).encode())

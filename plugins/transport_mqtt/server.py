@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gridlinks.plugins.transport_mqtt.protocol import MqttProtocol
 from gridlinks.plugins.transport_mqtt.tls import TlsLayer
@@ -30,8 +31,8 @@ STOP_TIMEOUT_S = 5.0
 
 
 class MqttServer:
-    def __init__(self, gate: "MqttGate", settings: "MqttSettings", bind: str,
-                 ssl_context: "Callable[[], SSL.Context]"):
+    def __init__(self, gate: MqttGate, settings: MqttSettings, bind: str,
+                 ssl_context: Callable[[], SSL.Context]):
         self.gate = gate
         self.settings = settings
         self.bind = bind
@@ -80,7 +81,7 @@ class MqttServer:
         for server in self._servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), STOP_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("MQTT: connections still open after %s s at shutdown", STOP_TIMEOUT_S)
         self._servers.clear()
 

@@ -58,15 +58,15 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
 class Link(Protocol):
     """What the server does for the hub on one connection."""
 
-    async def send(self, conn: "Connection", topic: str, payload: bytes, qos: int,
+    async def send(self, conn: Connection, topic: str, payload: bytes, qos: int,
                    properties: dict[str, Any] | None = None) -> None: ...
 
-    def close(self, conn: "Connection", code: int, reason: str) -> None: ...
+    def close(self, conn: Connection, code: int, reason: str) -> None: ...
 
 
 class Policy(Protocol):
     name: str
-    device: "Device | None"
+    device: Device | None
     # True: a refused subscription ends the session; False: it only gets a failure SUBACK.
     strict: bool
 
@@ -74,7 +74,7 @@ class Policy(Protocol):
 
     def may_publish(self, topic: str) -> bool: ...
 
-    def handle(self, conn: "Connection", topic: str, payload: bytes) -> Any: ...
+    def handle(self, conn: Connection, topic: str, payload: bytes) -> Any: ...
 
 
 class RestrictedPolicy:
@@ -91,7 +91,7 @@ class RestrictedPolicy:
     def may_publish(self, topic: str) -> bool:
         return topic in self.grant.publish
 
-    def handle(self, conn: "Connection", topic: str, payload: bytes) -> Any:
+    def handle(self, conn: Connection, topic: str, payload: bytes) -> Any:
         return self.grant.on_publish(conn, topic, payload)
 
 
@@ -123,7 +123,7 @@ class Connection:
         self.reply_to: tuple[str, bytes | None] | None = None
 
     @property
-    def device(self) -> "Device | None":
+    def device(self) -> Device | None:
         return self.policy.device if self.policy is not None else None
 
     def certificates(self) -> tuple[bytes | None, tuple[bytes, ...]]:

@@ -27,7 +27,7 @@ _PORT_SETTINGS = {"port": ("mqtt.port", "GRIDLINKS_MQTT_PORT"), "tls_port": ("mq
 class MqttTransport:
     name = "mqtt"
 
-    def __init__(self, hub: "Hub", settings: MqttSettings):
+    def __init__(self, hub: Hub, settings: MqttSettings):
         self.hub = hub
         self.settings = settings
         self.gate: MqttGate | None = None

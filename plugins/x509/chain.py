@@ -38,12 +38,17 @@ from gridlinks.core import hookimpl
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.events import CertificateRotated, ProvisionFailed
 from gridlinks.core.storage.models import Device, DeviceProfile
-from gridlinks.core.types import (PROVISION_SECRET, CredentialPair, PresentedCredentials, ProfileSettings,
-                                  ProvisionPlan, ProvisionRefused)
+from gridlinks.core.types import (
+    PROVISION_SECRET,
+    CredentialPair,
+    PresentedCredentials,
+    ProfileSettings,
+    ProvisionPlan,
+    ProvisionRefused,
+)
 from gridlinks.plugins.x509.certificates import X509_CERTIFICATE as X509
 from gridlinks.plugins.x509.certificates import X509_CERTIFICATE_CHAIN as NAME
-from gridlinks.plugins.x509.certificates import (certificate_id, chain_verifies, issued_by,
-                                                 profile_certificates)
+from gridlinks.plugins.x509.certificates import certificate_id, chain_verifies, issued_by, profile_certificates
 from gridlinks.plugins.x509.credentials import certificate_spec
 from gridlinks.plugins.x509.trust import ChainAnchorTrust
 

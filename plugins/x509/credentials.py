@@ -12,7 +12,13 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gridlinks.core import hookimpl
-from gridlinks.core.types import CredentialPair, CredentialSpec, PresentedCredentials, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import (
+    CredentialPair,
+    CredentialSpec,
+    PresentedCredentials,
+    ProvisionRefused,
+    ProvisionRequest,
+)
 from gridlinks.plugins.x509.certificates import X509_CERTIFICATE as NAME
 from gridlinks.plugins.x509.certificates import certificate_body, certificate_id, parse_certificate
 from gridlinks.plugins.x509.trust import DeviceCertificateTrust

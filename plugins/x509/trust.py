@@ -16,9 +16,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from typing import Callable
+from collections.abc import Callable
 
-from gridlinks.core.events import CredentialsIssued, DeviceCreated, DeviceDeleted, DeviceProvisioned, Event, ProfileSaved
+from gridlinks.core.events import (
+    CredentialsIssued,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceProvisioned,
+    Event,
+    ProfileSaved,
+)
 from gridlinks.core.storage.models import DeviceCredentials, DeviceProfile
 from gridlinks.core.types import TrustChange, TrustListener
 from gridlinks.plugins.x509.certificates import X509_CERTIFICATE, X509_CERTIFICATE_CHAIN, pem_certificates_der

@@ -15,9 +15,18 @@ import uuid
 import pytest
 from tortoise.exceptions import IntegrityError
 
-from gridlinks.core.services.conflicts import (ATTRIBUTE_KEY, CREDENTIALS_ID, CREDENTIALS_TAKEN, DEVICE_NAME,
-                                               DUPLICATE_DEVICE, DUPLICATE_PROFILE_KEY, PROFILE_KEY, broken_rule,
-                                               conflict_message, provision_reason)
+from gridlinks.core.services.conflicts import (
+    ATTRIBUTE_KEY,
+    CREDENTIALS_ID,
+    CREDENTIALS_TAKEN,
+    DEVICE_NAME,
+    DUPLICATE_DEVICE,
+    DUPLICATE_PROFILE_KEY,
+    PROFILE_KEY,
+    broken_rule,
+    conflict_message,
+    provision_reason,
+)
 from gridlinks.core.services.credentials import credentials_insert
 from gridlinks.core.services.devices import attribute_upsert
 from gridlinks.core.storage.database import Storage

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest
-from gridlinks.core.storage.models import Tenant, TimeseriesValue
 from gridlinks.core.storage.database import Storage
+from gridlinks.core.storage.models import Tenant, TimeseriesValue
 from gridlinks.core.storage.writes import Insert, SqliteGroupWriter
 
 HOSTILE_TEXT = ["\ud800", "a\udfffb", "\x00", "x" * 300, "é" * 255]

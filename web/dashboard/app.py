@@ -15,13 +15,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gridlinks.core.errors import (BadRequest, Conflict, Forbidden, HubError, NotFound, TooManyAttempts,
-                                   Unauthorized)
+from gridlinks.core.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, TooManyAttempts, Unauthorized
+from gridlinks.web.bodies import limits
 from gridlinks.web.dashboard.pages import PUBLIC, PageRegistry
 from gridlinks.web.dashboard.render import pretty_json, render, ts_text, url
 from gridlinks.web.dashboard.session import CSRF_FIELD, CSRF_HEADER, csrf_for, csrf_ok, session_token
 from gridlinks.web.dashboard.state import STATE, WHO, DashboardState, audience_allows
-from gridlinks.web.bodies import limits
 from gridlinks.web.rest_auth import plausible_token
 
 log = logging.getLogger(__name__)

@@ -10,13 +10,14 @@ import csv
 import io
 import secrets
 import uuid
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from aiohttp import web
 
-from gridlinks.core.services.bulk_import import COLUMN_TYPES, ImportResult, Mapping
 from gridlinks.core.errors import BadRequest, HubError, NotFound
+from gridlinks.core.services.bulk_import import COLUMN_TYPES, ImportResult, Mapping
 from gridlinks.core.storage.models import DeviceProfile, Tenant, now_ms
 from gridlinks.web.dashboard.render import checkbox, field, form, redirect, render, state, url
 from gridlinks.web.dashboard.state import WHO

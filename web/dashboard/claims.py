@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.core.services.claiming import CLAIMED, SUCCESS
 from gridlinks.core.errors import BadRequest, NotFound, TooManyAttempts
-from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, now_ms
+from gridlinks.core.services.claiming import CLAIMED, SUCCESS
 from gridlinks.core.services.tokens import random_alnum
+from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, now_ms
 from gridlinks.web.dashboard.claim_state import claim_link, qr_svg
 from gridlinks.web.dashboard.device_list import Cursor, DeviceFilter, device_page
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
-from gridlinks.web.dashboard.stats import CLAIMING_DATA
 from gridlinks.web.dashboard.state import WHO
+from gridlinks.web.dashboard.stats import CLAIMING_DATA
 
 TRANSPORT = "DASHBOARD"
 MAX_VALID_HOURS = 24 * 365

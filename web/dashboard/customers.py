@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gridlinks.core.errors import BadRequest, HubError
-from gridlinks.core.storage.models import Device, Tenant
 from gridlinks.core.services.permissions import Operation, Resource
+from gridlinks.core.storage.models import Device, Tenant
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
 from gridlinks.web.dashboard.state import WHO
 

@@ -43,7 +43,7 @@ class Cursor:
         return f"{self.created_ms}_{self.id}"
 
     @classmethod
-    def decode(cls, raw: str | None) -> "Cursor | None":
+    def decode(cls, raw: str | None) -> Cursor | None:
         if not raw:
             return None
         try:

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest, HubError
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, Tenant
 from gridlinks.core.types import ProvisionRequest
 from gridlinks.web.dashboard.claim_state import claim_state

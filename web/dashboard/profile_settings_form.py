@@ -37,7 +37,7 @@ class SettingField:
     strategies: list[str] = field(default_factory=list)  # empty: every strategy
 
     @classmethod
-    def of(cls, alias: str, info: FieldInfo) -> "SettingField":
+    def of(cls, alias: str, info: FieldInfo) -> SettingField:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         kind = "checkbox" if info.annotation is bool else ("textarea" if extra.get("textarea") else "text")
         return cls(alias, str(extra.get("form") or alias), info.title or alias, info.description or "",

@@ -12,9 +12,9 @@ from aiohttp import web
 from tortoise.functions import Count
 
 from gridlinks.core.errors import HubError
-from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.core.services.profiles import DISABLED
 from gridlinks.core.services.tokens import random_alnum
+from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.web.dashboard.profile_settings_form import ProfileSettingsForm
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
 from gridlinks.web.dashboard.state import WHO

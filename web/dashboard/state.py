@@ -38,7 +38,7 @@ def audience_allows(audience: str, who: Principal | None) -> bool:
 
 
 class DashboardState:
-    def __init__(self, hub: "Hub", settings: DashboardSettings, pages: PageRegistry):
+    def __init__(self, hub: Hub, settings: DashboardSettings, pages: PageRegistry):
         self.hub = hub
         self.settings = settings
         self.pages = pages

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from tortoise.expressions import RawSQL
 from tortoise.functions import Count
 
-from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.storage.models import Attribute, AuditEvent, Device, DeviceProfile, Scope, now_ms
 
 HOUR_MS = 3_600_000

@@ -9,8 +9,7 @@ from aiohttp import web
 from gridlinks.core.errors import Unauthorized
 from gridlinks.core.storage.models import User
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
-from gridlinks.web.dashboard.session import (end_session, login_csrf, remember_login_csrf, session_token,
-                                             start_session)
+from gridlinks.web.dashboard.session import end_session, login_csrf, remember_login_csrf, session_token, start_session
 from gridlinks.web.dashboard.state import WHO
 
 

@@ -29,7 +29,7 @@ class ClientProcess:
         self.lines: list[str] = []
 
     @classmethod
-    async def start(cls, *argv: str) -> "ClientProcess":
+    async def start(cls, *argv: str) -> ClientProcess:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -58,7 +58,7 @@ class ClientProcess:
 
         try:
             return await asyncio.wait_for(read(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no step {name!r} within {timeout} s:\n{self.output}") from None
 
     def send(self, line: str) -> None:
@@ -70,7 +70,7 @@ class ClientProcess:
         try:
             rest, _ = await asyncio.wait_for(self.proc.communicate(), timeout)
             self.lines.append(rest.decode("utf-8", "replace"))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.kill()
             await self.proc.wait()
         return self.proc.returncode
@@ -79,7 +79,7 @@ class ClientProcess:
         if self.proc.returncode is None:
             self.proc.kill()
 
-    async def __aenter__(self) -> "ClientProcess":
+    async def __aenter__(self) -> ClientProcess:
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from paho.mqtt.client import MQTTv5, MQTTv311, CallbackAPIVersion, Client
+from paho.mqtt.client import CallbackAPIVersion, Client, MQTTv5, MQTTv311
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode

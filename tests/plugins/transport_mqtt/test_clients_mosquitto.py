@@ -37,7 +37,7 @@ async def run(*argv: str, timeout: float = 40.0) -> tuple[int, str]:
                                                 stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         out, _ = await proc.communicate()
     return proc.returncode, out.decode("utf-8", "replace")
@@ -113,7 +113,7 @@ async def _wait_for_line(client: ClientProcess, marker: str, timeout: float = 30
 
     try:
         return await asyncio.wait_for(read(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"no {marker!r} within {timeout} s:\n{client.output}") from None
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridlinks.plugins.transport_mqtt.codec import (
-    MQTT_5, MQTT_311, Connect, Decoder, MalformedPacket, Publish, encode)
+from gridlinks.plugins.transport_mqtt.codec import MQTT_5, MQTT_311, Connect, Decoder, MalformedPacket, Publish, encode
 
 from .test_codec_roundtrip import client_packets
 

@@ -7,8 +7,19 @@ from __future__ import annotations
 import pytest
 
 from gridlinks.plugins.transport_mqtt.codec import (
-    MQTT_5, MQTT_311, ClientIdNotValid, Connect, Decoder, MalformedPacket, PacketTooLarge,
-    ProtocolError, Publish, Subscribe, UnsupportedProtocol, encode)
+    MQTT_5,
+    MQTT_311,
+    ClientIdNotValid,
+    Connect,
+    Decoder,
+    MalformedPacket,
+    PacketTooLarge,
+    ProtocolError,
+    Publish,
+    Subscribe,
+    UnsupportedProtocol,
+    encode,
+)
 
 from .codec_helpers import connect_body, connected, frame, s
 

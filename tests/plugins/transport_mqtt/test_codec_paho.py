@@ -7,8 +7,17 @@ from __future__ import annotations
 import pytest
 
 from gridlinks.plugins.transport_mqtt.codec import (
-    MQTT_5, MQTT_311, Connect, Decoder, Disconnect, Publish, PubRel, Subscribe, Unsubscribe,
-    encode)
+    MQTT_5,
+    MQTT_311,
+    Connect,
+    Decoder,
+    Disconnect,
+    Publish,
+    PubRel,
+    Subscribe,
+    Unsubscribe,
+    encode,
+)
 
 from . import paho_capture as cap
 

@@ -7,9 +7,28 @@ import pytest
 
 from gridlinks.plugins.transport_mqtt import codec_properties
 from gridlinks.plugins.transport_mqtt.codec import (
-    MQTT_5, MQTT_311, Auth, ConnAck, Connect, Decoder, Disconnect, PingReq, PingResp, PubAck,
-    PubComp, Publish, PubRec, PubRel, SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe,
-    Will, encode)
+    MQTT_5,
+    MQTT_311,
+    Auth,
+    ConnAck,
+    Connect,
+    Decoder,
+    Disconnect,
+    PingReq,
+    PingResp,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    SubAck,
+    Subscribe,
+    Subscription,
+    UnsubAck,
+    Unsubscribe,
+    Will,
+    encode,
+)
 
 from .codec_helpers import connected
 

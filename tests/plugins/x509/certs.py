@@ -18,9 +18,9 @@ NOT_AUTHORISED = 5
 class Cert:
     """A certificate and key on disk, issued by ``issuer`` (None: self-signed)."""
 
-    def __init__(self, tmp_path, cn: str, issuer: "Cert | None" = None, ca: bool = False):
+    def __init__(self, tmp_path, cn: str, issuer: Cert | None = None, ca: bool = False):
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
         self.cert = (x509.CertificateBuilder().subject_name(subject)
                      .issuer_name(issuer.cert.subject if issuer else subject)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from tests.plugins.x509.certs import (NOT_AUTHORISED, Cert, chain_profile, credentials, device_named, tls_login,
-                                      with_tls)
+from tests.plugins.x509.certs import NOT_AUTHORISED, Cert, chain_profile, credentials, device_named, tls_login, with_tls
 from tests.support import hub_config, start_hub, stop_hub
+
 
 async def test_provisioned_self_signed_certificate_logs_in_and_unknown_is_refused(hub, tmp_path):
     own = Cert(tmp_path, "localhost", ca=True)  # what the seed script makes
