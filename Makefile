@@ -26,6 +26,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash tests/setup_clients.sh
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -117,7 +117,7 @@ def _env_name(prefix: str, name: str, info: Any) -> str:
     return str(extra.get("env") or f"{prefix}_{name}".upper())
 
 
-def _is_settings(annotation: Any) -> bool:
+def _is_settings(annotation: Any) -> TypeGuard[type[Settings]]:
     return isinstance(annotation, type) and issubclass(annotation, Settings)
 
 

@@ -21,6 +21,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import pluggy
+
 from gridlinks.core.bus import EventBus
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import StartupError
@@ -59,7 +61,7 @@ class Hub:
         self.transports: Registry[Transport] = Registry("transport")
         self.services: Registry[Any] = Registry("service")  # plugins' own services, by plugin-chosen name
         self._extra_plugins = dict(extra_plugins or {})
-        self.pm = None
+        self.pm: pluggy.PluginManager | None = None  # loaded by open()
         settings = self.settings
         self.storage = Storage(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous,
                                sqlite_cache_mb=settings.sqlite_cache_mb)
@@ -83,6 +85,11 @@ class Hub:
 
     # -- life cycle -------------------------------------------------------------
 
+    def _hooks(self) -> Any:
+        if self.pm is None:
+            raise StartupError("the hub's plugins are not loaded yet: call open() first")
+        return self.pm.hook
+
     def _load_plugins(self) -> None:
         self.pm = build_plugin_manager(self.settings.plugins, self._extra_plugins)
         hook = self.pm.hook
@@ -97,7 +104,7 @@ class Hub:
 
     def _model_modules(self) -> list[str]:
         modules: list[str] = [PERMISSION_MODELS, SESSION_MODELS]
-        self.pm.hook.register_models(register=modules.append)
+        self._hooks().register_models(register=modules.append)
         return modules
 
     async def open(self) -> Hub:
@@ -126,7 +133,7 @@ class Hub:
         except BaseException:
             await self.stop()
             raise
-        self.pm.hook.hub_started(hub=self)
+        self._hooks().hub_started(hub=self)
         await self.bus.fire(HubStarted())
         return self
 

@@ -7,9 +7,14 @@ A name registered twice fails start-up: two plugins silently fighting over
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from gridlinks.core.errors import ConfigError
+
+
+class Named(Protocol):
+    name: str
+
 
 T = TypeVar("T")
 
@@ -20,7 +25,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
 
     def register(self, item: T, name: str | None = None) -> T:
-        key = name or item.name
+        key = name or _name_of(item)
         if key in self._items:
             raise ConfigError(f"{self.kind} {key!r} is registered twice")
         self._items[key] = item
@@ -43,3 +48,11 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return list(self._items)
+
+
+def _name_of(item: object) -> str:
+    """The registration name of a plugin object (its ``name`` attribute)."""
+    name = getattr(item, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{item!r} has no name to register it under")
+    return name

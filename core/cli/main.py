@@ -76,7 +76,8 @@ def mapping_from_header(header: Sequence[str]) -> Mapping:
                 columns.append({"type": kind, "key": name[len(prefix):]})
                 break
         else:
-            raise BadRequest(f"unknown CSV column {name!r} (known: {', '.join(CSV_HEADERS)}, shared:KEY, server:KEY, ts:KEY)")
+            known = ", ".join(CSV_HEADERS)
+            raise BadRequest(f"unknown CSV column {name!r} (known: {known}, shared:KEY, server:KEY, ts:KEY)")
     return Mapping.from_json({"columns": columns, "header": True})
 
 
@@ -249,7 +250,8 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     p.add_argument("--dynamic-registration", action="store_true", help="switch on 'one type, one secret'")
     p.add_argument("--allow-gateways", action="store_true",
                    help='honour "gateway": true in provision requests (off: such devices become plain devices)')
-    p.add_argument("--ca-file", help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
+    p.add_argument("--ca-file",
+                   help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
     p.add_argument("--cert-regex", default="(.*)", help="x509-chain: device name = group 1 of this, searched in the CN")
     p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
     p.set_defaults(func=cmd_profile_create)

@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from gridlinks.core.bus import EventBus
 from gridlinks.core.config import AuthSettings
-from gridlinks.core.errors import BadRequest, Conflict, TokenExpired, Unauthorized
+from gridlinks.core.errors import BadRequest, Conflict, ServiceUnavailable, TokenExpired, Unauthorized
 from gridlinks.core.events import SessionsRevoked, UserLogin, UserLogout
 from gridlinks.core.storage.database import Storage, owner_only
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
@@ -67,6 +67,11 @@ class AuthService:
         self._key: str | None = None
         self._last_purge = float("-inf")
         self._session_sql: str | None = None
+
+    def _signing_key(self) -> str:
+        if self._key is None:
+            raise ServiceUnavailable("the signing key is not loaded (the hub is not open)")
+        return self._key
 
     def load_signing_key(self) -> None:
         configured = self.settings.jwt_secret
@@ -144,15 +149,15 @@ class AuthService:
             "customerId": str(user.customer_id) if user.customer_id else None,
             "sid": str(sid), "iat": now, "iss": "gridlinks",
         }
-        auth = self.settings
-        token = jwt.encode({**claims, "jti": _new_jti(), "exp": now + auth.token_ttl_s}, self._key, algorithm="HS256")
+        auth, key = self.settings, self._signing_key()
+        token = jwt.encode({**claims, "jti": _new_jti(), "exp": now + auth.token_ttl_s}, key, algorithm="HS256")
         refresh = jwt.encode({**claims, "jti": refresh_jti, "exp": now + auth.refresh_token_ttl_s, "typ": "refresh"},
-                             self._key, algorithm="HS256")
+                             key, algorithm="HS256")
         return {"token": token, "refreshToken": refresh}
 
     def _decode(self, token: str, verify_exp: bool = True) -> dict[str, Any]:
         try:
-            return jwt.decode(token, self._key, algorithms=["HS256"], issuer="gridlinks",
+            return jwt.decode(token, self._signing_key(), algorithms=["HS256"], issuer="gridlinks",
                               options={"verify_exp": verify_exp})
         except jwt.ExpiredSignatureError:
             raise TokenExpired(TOKEN_EXPIRED) from None
@@ -231,7 +236,10 @@ class AuthService:
             raise TokenExpired(TOKEN_EXPIRED)
         if not row["enabled"]:
             raise Unauthorized("Authentication failed")
-        return Principal(_uuid(row["id"]), row["email"], row["authority"], _uuid(row["tenant_id"]),
+        user_uuid = _uuid(row["id"])
+        if user_uuid is None:
+            raise Unauthorized("Authentication failed")
+        return Principal(user_uuid, row["email"], row["authority"], _uuid(row["tenant_id"]),
                          _uuid(row["customer_id"]))
 
     async def _session_user(self, user_id: uuid.UUID, sid: uuid.UUID) -> dict[str, Any] | None:

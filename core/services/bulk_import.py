@@ -214,7 +214,8 @@ class BulkImporter:
                 units.append((line, str(exc)))
         writes = [self.storage.write(ops) for _, ops in units if not isinstance(ops, str)]
         results = iter(await asyncio.gather(*writes, return_exceptions=True))
-        outcomes = []
+        # Per line: its error message, or whether the line created (True) or updated a device.
+        outcomes: list[tuple[_Line, str | bool]] = []
         for line, ops in units:
             if isinstance(ops, str):
                 outcomes.append((line, ops))

@@ -315,8 +315,9 @@ class ClaimService:
         await self._discard(device)
         await self.limiter.succeeded(claim_limits.device(device.id))
         device = await Device.get(id=device.id)
+        assert info is not None  # _refusal() refuses a device without claim info
         await self.bus.fire(DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id),
-                                              source=info.source))
+                                          source=info.source))
         return ClaimResult(SUCCESS, device)
 
     @staticmethod

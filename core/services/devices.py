@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from gridlinks.core.storage.database import Storage
 
 NOT_FOUND = "Requested item wasn't found!"
+# The reference's "no customer" id (its NULL_UUID), which clients compare against.
+NULL_CUSTOMER_ID = "13814000-1dd2-11b2-8080-808080808080"
 
 
 def attribute_upsert(device_id: Any, scope: str, key: str, value: Any, ts: int | None = None,
@@ -146,7 +148,7 @@ class DeviceService:
             "createdTime": device.created_ms,
             "tenantId": {"entityType": "TENANT", "id": str(device.tenant_id)},
             "customerId": {"entityType": "CUSTOMER",
-                           "id": str(device.customer_id) if device.customer_id else "13814000-1dd2-11b2-8080-808080808080"},
+                           "id": str(device.customer_id) if device.customer_id else NULL_CUSTOMER_ID},
             "name": device.name,
             "type": device.type,
             "label": device.label,

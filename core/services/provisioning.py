@@ -161,6 +161,7 @@ class ProvisioningService:
             ops.append(credentials_insert(device_id, spec))
             credentials = IssuedCredentials(spec.type, spec.id, spec.value)
         ops.append(attribute_upsert(device_id, Scope.SERVER, PROVISION_STATE, PROVISIONED, insert_only=True))
+        assert credentials is not None  # existing ones, or the spec just added to the unit
         gateway = None
         if request.gateway and plan.existing_device is None:
             # Honoured only where the profile allows gateways; otherwise ignored, as the

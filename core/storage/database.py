@@ -22,7 +22,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext, get_current_context
 from tortoise.transactions import in_transaction
 
-from gridlinks.core.errors import StartupError
+from gridlinks.core.errors import ServiceUnavailable, StartupError
 from gridlinks.core.storage.migrations import MIGRATIONS, Migration
 from gridlinks.core.storage.writes import Op, PostgresUnitWriter, SqliteGroupWriter
 
@@ -156,7 +156,12 @@ class Storage:
     def submit(self, ops: Sequence[Op]) -> asyncio.Future:
         """Queue ``ops`` without waiting; the returned future resolves at commit. For a
         stream whose sender is not waiting for each commit (MQTT telemetry)."""
-        return self.writer.submit(ops)
+        return self._writer().submit(ops)
+
+    def _writer(self) -> SqliteGroupWriter | PostgresUnitWriter:
+        if self.writer is None:
+            raise ServiceUnavailable("storage is not open")
+        return self.writer
 
     def health(self) -> dict:
         """``{"ok": bool, "reason": ...}`` for the write path (see WriterHealth)."""
@@ -167,7 +172,7 @@ class Storage:
     async def write(self, ops: Sequence[Op]) -> None:
         """Commit ``ops`` atomically (group commit, see :mod:`gridlinks.core.storage.writes`);
         returns once they are durable, raises IntegrityError if they break a constraint."""
-        await self.writer.write(ops)
+        await self._writer().write(ops)
 
     @property
     def safe_url(self) -> str:

@@ -11,6 +11,8 @@ Plugins that need tables of their own register model modules through the
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -26,6 +28,8 @@ def wrap(value):
 
 class BoxedValue:
     """``.value`` for models whose JSON column ``boxed`` holds ``{"v": value}``."""
+
+    boxed: Any
 
     @property
     def value(self):
@@ -112,7 +116,7 @@ class DeviceProfile(Model):
     # The reference's profileData.provisionConfiguration, beyond type/secret (e.g. the
     # X.509 chain strategy's regex and allow-create flag), and plugin switches such as
     # dynamic registration.
-    provision_config = fields.JSONField(default=dict)
+    provision_config: fields.JSONField[Any] = fields.JSONField(default=dict)
     is_default = fields.BooleanField(default=False)
     created_ms = fields.BigIntField(default=now_ms)
 
@@ -135,7 +139,7 @@ class Device(Model):
     is_gateway = fields.BooleanField(default=False)
     enabled = fields.BooleanField(default=True)
     # Per-plugin facts about a device (e.g. dynamic-registration activation).
-    additional_info = fields.JSONField(default=dict)
+    additional_info: fields.JSONField[Any] = fields.JSONField(default=dict)
     created_ms = fields.BigIntField(default=now_ms, db_index=True)
 
     class Meta:
@@ -165,7 +169,7 @@ class Attribute(BoxedValue, Model):
         "models.Device", related_name="attributes", on_delete=fields.CASCADE)
     scope = fields.CharField(max_length=16)
     key = fields.CharField(max_length=255)
-    boxed = fields.JSONField(source_field="value", default=dict)
+    boxed: fields.JSONField[Any] = fields.JSONField(source_field="value", default=dict)
     last_update_ms = fields.BigIntField(default=now_ms)
 
     class Meta:
@@ -179,7 +183,7 @@ class TimeseriesValue(BoxedValue, Model):
         "models.Device", related_name="timeseries", on_delete=fields.CASCADE)
     key = fields.CharField(max_length=255)
     ts = fields.BigIntField()
-    boxed = fields.JSONField(source_field="value", default=dict)
+    boxed: fields.JSONField[Any] = fields.JSONField(source_field="value", default=dict)
 
     class Meta:
         table = "ts_kv"
@@ -192,7 +196,7 @@ class LatestValue(BoxedValue, Model):
         "models.Device", related_name="latest", on_delete=fields.CASCADE)
     key = fields.CharField(max_length=255)
     ts = fields.BigIntField()
-    boxed = fields.JSONField(source_field="value", default=dict)
+    boxed: fields.JSONField[Any] = fields.JSONField(source_field="value", default=dict)
 
     class Meta:
         table = "ts_kv_latest"
@@ -210,7 +214,7 @@ class AuditEvent(Model):
     device_name = fields.CharField(max_length=255, default="")
     actor = fields.CharField(max_length=255, default="")
     reason = fields.TextField(default="")
-    details = fields.JSONField(default=dict)
+    details: fields.JSONField[Any] = fields.JSONField(default=dict)
 
     class Meta:
         table = "audit_event"

@@ -31,7 +31,8 @@ class Page:
 
 def parse_paging(page: Any, page_size: Any) -> tuple[int, int]:
     try:
-        page_i, size_i = int(page if page not in (None, "") else 0), int(page_size if page_size not in (None, "") else 10)
+        page_i = int(page if page not in (None, "") else 0)
+        size_i = int(page_size if page_size not in (None, "") else 10)
     except (TypeError, ValueError):
         raise BadRequest("page and pageSize must be whole numbers") from None
     if page_i < 0 or not 1 <= size_i <= MAX_PAGE_SIZE:

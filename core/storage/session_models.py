@@ -17,15 +17,21 @@ reads it; it lives in the same Tortoise app, so it can point at ``models.User``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
 
 from gridlinks.core.storage.models import now_ms
 
+if TYPE_CHECKING:  # not at run time: Tortoise registers every model class a models module holds
+    from gridlinks.core.storage.models import User
+
 
 class AuthSession(Model):
     id = fields.UUIDField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="auth_sessions", on_delete=fields.CASCADE)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="auth_sessions", on_delete=fields.CASCADE)
     # The jti of the only refresh token of this session that is still accepted.
     refresh_jti = fields.CharField(max_length=64)
     created_ms = fields.BigIntField(default=now_ms)

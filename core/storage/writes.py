@@ -137,7 +137,7 @@ def postgres_violation(exc: Any) -> ConstraintViolation:
     column = getattr(exc, "column_name", None)
     if not columns and column:
         columns = [column]
-    return ConstraintViolation(str(exc), _POSTGRES_KINDS.get(getattr(exc, "sqlstate", None)),
+    return ConstraintViolation(str(exc), _POSTGRES_KINDS.get(getattr(exc, "sqlstate", None) or ""),
                                getattr(exc, "table_name", None), columns, getattr(exc, "constraint_name", None))
 
 
