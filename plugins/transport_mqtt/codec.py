@@ -139,31 +139,30 @@ class Publish:
 
 
 @dataclass(slots=True)
-class PubAck:
+class _Ack:
+    """The four publish acknowledgements share one layout (MQTT 5 sections 3.4-3.7:
+    packet id, reason code, properties); each is its own class because the packet
+    type is what the codec and the session dispatch on (``type(packet)``)."""
+
     packet_id: int
     reason_code: int = 0
     properties: dict[str, Any] = field(default_factory=_props)
 
 
-@dataclass(slots=True)
-class PubRec:
-    packet_id: int
-    reason_code: int = 0
-    properties: dict[str, Any] = field(default_factory=_props)
+class PubAck(_Ack):
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class PubRel:
-    packet_id: int
-    reason_code: int = 0
-    properties: dict[str, Any] = field(default_factory=_props)
+class PubRec(_Ack):
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class PubComp:
-    packet_id: int
-    reason_code: int = 0
-    properties: dict[str, Any] = field(default_factory=_props)
+class PubRel(_Ack):
+    __slots__ = ()
+
+
+class PubComp(_Ack):
+    __slots__ = ()
 
 
 @dataclass(slots=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -49,7 +48,7 @@ from gridlinks.core.types import (
 from gridlinks.plugins.x509.certificates import X509_CERTIFICATE as X509
 from gridlinks.plugins.x509.certificates import X509_CERTIFICATE_CHAIN as NAME
 from gridlinks.plugins.x509.certificates import certificate_id, chain_verifies, issued_by, profile_certificates
-from gridlinks.plugins.x509.credentials import certificate_spec
+from gridlinks.plugins.x509.credentials import X509Issuer, certificate_spec
 from gridlinks.plugins.x509.trust import ChainAnchorTrust
 
 log = logging.getLogger(__name__)
@@ -105,16 +104,13 @@ class ChainStrategy:
         raise ProvisionRefused("X509_CERTIFICATE_CHAIN profiles provision on a TLS connect, not by request")
 
 
-class ChainIssuer:
+class ChainIssuer(X509Issuer):
     """Nothing is issued under this name: a chain profile's devices get X509_CERTIFICATE credentials."""
 
     name = NAME
 
     async def from_request(self, request):
         raise ProvisionRefused("X509_CERTIFICATE_CHAIN is not requested: devices provision by connecting over TLS")
-
-    def response_value(self, credentials) -> Any:
-        return credentials.credentials_value
 
 
 class ChainLogin:
