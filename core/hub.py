@@ -74,7 +74,7 @@ class Hub:
         self.provisioning = ProvisioningService(storage, bus, self.provision_strategies, self.profiles,
                                                 self.credentials, self.audit)
         self.bulk_import = BulkImporter(storage, bus, self.profiles, self.credentials, self.devices)
-        self.customers = CustomerService(bus, self.auth)
+        self.customers = CustomerService(storage, bus, self.auth)
         self.permissions = PermissionService(settings.claim)
         self.claiming = ClaimService(settings.claim, storage, bus, self.claim_strategies, self.claim_stores,
                                      self.devices, self.permissions)

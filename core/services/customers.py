@@ -17,10 +17,12 @@ from gridlinks.core.services.conflicts import DUPLICATE_CUSTOMER
 from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
 from gridlinks.core.storage.paging import Page, page_of
+from gridlinks.core.storage.writes import Delete
 
 if TYPE_CHECKING:
     from gridlinks.core.bus import EventBus
     from gridlinks.core.services.auth import AuthService
+    from gridlinks.core.storage.database import Storage
 
 
 def entity_id(value: Any) -> uuid.UUID:
@@ -40,7 +42,8 @@ async def one(model, message: str = NOT_FOUND, **filters: Any):
 
 
 class CustomerService:
-    def __init__(self, bus: EventBus, auth: AuthService):
+    def __init__(self, storage: Storage, bus: EventBus, auth: AuthService):
+        self.storage = storage
         self.bus = bus
         self.auth = auth
 
@@ -77,9 +80,9 @@ class CustomerService:
         return await page_of(q.order_by("title"), page, page_size)
 
     async def delete(self, customer: Customer) -> None:
-        """Its devices become unassigned (the foreign key says SET NULL), its users go."""
-        await User.filter(customer_id=customer.id).delete()
-        await customer.delete()
+        """Its devices become unassigned (the foreign key says SET NULL), its users go:
+        one unit, so a failure leaves the customer and its users as they were."""
+        await self.storage.write([Delete(User, {"customer_id": customer.id}), Delete(Customer, {"id": customer.id})])
 
     async def add_user(self, customer: Customer, email: str, password: str, first_name: str = "",
                        last_name: str = "") -> User:
