@@ -1,0 +1,147 @@
+"""Publishing local events to Redis and firing the other nodes' events locally."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import fields
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gridlinks.core.bus import EventBus
+from gridlinks.core.errors import StartupError
+from gridlinks.core.events import (
+    AttributesDeleted,
+    AttributesUpdated,
+    CredentialsIssued,
+    CredentialsRevoked,
+    DeviceCreated,
+    DeviceDeleted,
+    DeviceProvisioned,
+    Event,
+    ProfileSaved,
+)
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "gridlinks:events"
+RECONNECT_S = 1.0
+
+# What another node must act on: pushes to its devices, ending their sessions, its TLS trust
+# store and profile cache. Audit rows are written once, by the node the event happened on.
+FORWARDED: tuple[type[Event], ...] = (AttributesUpdated, AttributesDeleted, CredentialsRevoked, DeviceDeleted,
+                                      CredentialsIssued, DeviceCreated, DeviceProvisioned, ProfileSaved)
+_BY_NAME = {cls.name: cls for cls in FORWARDED}
+
+
+def encode(node: str, event: Event) -> str:
+    data = {f.name: getattr(event, f.name) for f in fields(event) if f.name != "audited"}
+    return json.dumps({"node": node, "type": event.name, "data": data}, separators=(",", ":"))
+
+
+def decode(raw: str | bytes) -> tuple[str, Event] | None:
+    """(sending node, event), or None for a message this node cannot use (logged)."""
+    try:
+        message = json.loads(raw)
+        cls = _BY_NAME[message["type"]]
+        names = {f.name for f in fields(cls)}
+        data = {k: v for k, v in message["data"].items() if k in names}
+        # audited: the sending node wrote its audit row; this node must not write another.
+        return str(message["node"]), cls(**data, audited=True)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("cluster: ignored an event this node cannot read (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
+class RedisClusterBus:
+    name = "cluster_redis"
+
+    def __init__(self, bus: EventBus, url: str):
+        self.bus = bus
+        self.url = url
+        self.node = uuid.uuid4().hex
+        self._redis: aioredis.Redis | None = None
+        self._task: asyncio.Task | None = None
+        self._unlisten: list = []
+        # Events fired here on another node's behalf, until the publishing observer has seen
+        # (and skipped) them; holding the object keeps its id from being reused meanwhile.
+        self._remote: dict[int, Event] = {}
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._redis = aioredis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            await self._redis.aclose()
+            self._redis = None
+            raise StartupError(f"cluster: Redis at {self.url} is not reachable ({exc}); start it or fix redis_url") \
+                from None
+        # An observer: publishing never holds up the device or admin whose change it reports.
+        self._unlisten = [self.bus.listen(cls, self._publish, blocking=False) for cls in FORWARDED]
+        self._task = asyncio.get_running_loop().create_task(self._receive(), name="gridlinks-cluster-bus")
+        await asyncio.wait_for(self.connected.wait(), 10)
+        log.info("cluster: node %s joined the event channel %s", self.node[:8], CHANNEL)
+
+    async def stop(self) -> None:
+        for unlisten in self._unlisten:
+            unlisten()
+        self._unlisten = []
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def _publish(self, event: Event) -> None:
+        if self._remote.pop(id(event), None) is not None or self._redis is None:
+            return  # came from another node: it is not ours to send on
+        try:
+            await self._redis.publish(CHANNEL, encode(self.node, event))
+        except (RedisError, OSError) as exc:
+            # The change itself is committed; other nodes miss this notification.
+            log.warning("cluster: could not publish %s (%s); other nodes miss it", event.name, exc)
+
+    async def _receive(self) -> None:
+        """Subscribe, fire what other nodes send, and resubscribe after a lost connection."""
+        while True:
+            assert self._redis is not None
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                self.connected.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self._fire_remote(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.connected.clear()
+                log.warning("cluster: lost Redis (%s); this node misses other nodes' events until it "
+                            "reconnects", exc)
+                await asyncio.sleep(RECONNECT_S)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError):
+                    pass
+
+    async def _fire_remote(self, raw: Any) -> None:
+        decoded = decode(raw)
+        if decoded is None:
+            return
+        node, event = decoded
+        if node == self.node:
+            return
+        self._remote[id(event)] = event
+        try:
+            await self.bus.fire(event)
+        except Exception as exc:  # a listener's failure is the bus's to log; never stop receiving
+            self._remote.pop(id(event), None)
+            log.warning("cluster: firing %s failed: %s", event.name, exc)
