@@ -47,9 +47,11 @@ class ProfileService:
         self.bus = bus
         self.cache_s = cache_s
         # provision key -> (expiry, profile). Every provisioning request starts with this
-        # lookup; changes made by this process drop the cache at once, changes made by
-        # another process (the CLI) are seen within ``profile_cache_s``.
+        # lookup; changes made by this process drop the cache at once, and so do changes
+        # made on another hub node (its ProfileSaved arrives over the cluster bus); a
+        # process with no bus link (the CLI) is seen within ``profile_cache_s``.
         self._by_key: dict[str, tuple[float, DeviceProfile]] = {}
+        bus.listen(ProfileSaved, lambda _event: self._forget())
 
     async def by_provision_key(self, key: str) -> DeviceProfile | None:
         if len(key) > PROVISION_KEY_MAX:
