@@ -69,6 +69,26 @@ async def test_changes_on_node_a_reach_a_device_on_node_b(tmp_path, db_url):
         assert (await node_a.admin("DELETE", f"/api/device/{device_id}"))[0] == 200
         assert await device.closed_by_server(timeout=5), "node B kept the session of a device deleted on node A"
         await device.close()
+
+        # A profile changed on A is not served stale by B's profile cache (profile_cache_s).
+        b_http = f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}"
+
+        async def provision_on_b(name: str, secret: str) -> str:
+            body = {"deviceName": name, "provisionDeviceKey": node_a.key, "provisionDeviceSecret": secret}
+            async with node_a.session.post(b_http + "/api/v1/provision", json=body) as response:
+                return (await response.json())["status"]
+
+        assert await provision_on_b("b-1", node_a.secret) == "SUCCESS"  # B has the profile cached now
+        status, page = await node_a.admin("GET", "/api/deviceProfiles?pageSize=100&page=0")
+        profile = next(p for p in page["data"] if p["provisionDeviceKey"] == node_a.key)
+        profile["profileData"]["provisionConfiguration"]["provisionDeviceSecret"] = "rotated-on-node-a"
+        assert (await node_a.admin("POST", "/api/deviceProfile", profile))[0] == 200
+        for _ in range(50):  # the event crosses Redis asynchronously: well under the 5 s cache
+            if await provision_on_b("b-2", "rotated-on-node-a") == "SUCCESS":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("node B kept serving the profile it had cached before node A changed it")
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
