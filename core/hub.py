@@ -41,6 +41,7 @@ from gridlinks.core.services.permissions import PermissionService
 from gridlinks.core.services.profiles import ProfileService
 from gridlinks.core.services.provisioning import ProvisioningService
 from gridlinks.core.storage.database import Storage, private_dir
+from gridlinks.core.storage.node_lock import NodeLock
 from gridlinks.core.types import ClaimStore, ClaimStrategy, CredentialType, ProvisionStrategy, Transport
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Hub:
         self.services: Registry[Any] = Registry("service")  # plugins' own services, by plugin-chosen name
         self._extra_plugins = dict(extra_plugins or {})
         self.pm: pluggy.PluginManager | None = None  # loaded by open()
+        self._node_lock: NodeLock | None = None  # held while serving (start to stop)
         settings = self.settings
         self.storage = Storage(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous,
                                sqlite_cache_mb=settings.sqlite_cache_mb)
@@ -127,6 +129,9 @@ class Hub:
     async def start(self) -> Hub:
         await self.open()
         try:
+            self._node_lock = NodeLock(self.storage.url, self.storage.sqlite_path,
+                                       clustered=bool(self.settings.redis_url))
+            await self._node_lock.acquire()
             for transport in self.transports:
                 await transport.start()
                 self._started.append(transport)
@@ -144,6 +149,9 @@ class Hub:
             except Exception:
                 log.exception("transport %s failed to stop cleanly", transport.name)
         self._started.clear()
+        if self._node_lock is not None:
+            await self._node_lock.release()
+            self._node_lock = None
         await self.bus.stop()
         for task in list(self._tasks):
             task.cancel()
