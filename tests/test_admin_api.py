@@ -39,7 +39,8 @@ async def test_customer_user_gets_403_on_tenant_endpoints(running):
     assert status == 200
     for path in ("/api/deviceProfiles?pageSize=10&page=0", "/api/tenant/devices?pageSize=10&page=0"):
         status, body = await running.get(path, token=tokens["token"])
-        assert (status, body) == (403, {"status": 403, "message": "You don't have permission to perform this operation!",
+        assert (status, body) == (403, {"status": 403,
+                                        "message": "You don't have permission to perform this operation!",
                                         "errorCode": 20})
 
 
@@ -53,11 +54,13 @@ async def test_profile_crud_and_duplicate_key(running):
     assert len(key) == 20 and key.isalnum() and len(secret) == 20 and secret.isalnum()
     status, again = await running.admin("GET", f"/api/deviceProfile/{profile['id']['id']}")
     assert again == profile
-    status, err = await running.admin("POST", "/api/deviceProfile", {**body, "name": "Other", "provisionDeviceKey": key})
+    status, err = await running.admin("POST", "/api/deviceProfile",
+                                      {**body, "name": "Other", "provisionDeviceKey": key})
     assert status == 400 and err["message"] == DUP_KEY
     # update: rename and switch strategy; key stays
-    status, updated = await running.admin("POST", "/api/deviceProfile", {**profile, "name": "Thermostat v3",
-                                                                          "provisionType": "CHECK_PRE_PROVISIONED_DEVICES"})
+    status, updated = await running.admin("POST", "/api/deviceProfile",
+                                          {**profile, "name": "Thermostat v3",
+                                           "provisionType": "CHECK_PRE_PROVISIONED_DEVICES"})
     assert status == 200 and updated["name"] == "Thermostat v3" and updated["provisionDeviceKey"] == key
     assert updated["provisionType"] == "CHECK_PRE_PROVISIONED_DEVICES"
     status, page = await running.admin("GET", "/api/deviceProfiles?pageSize=2&page=0")
@@ -133,14 +136,17 @@ async def test_bulk_import_reports_lines(running):
     assert not await Device.filter(name="b-2").exists()
     status, device = await running.admin("GET", "/api/tenant/devices?deviceName=b-3")
     assert device["type"] == "Meter"
-    status, attrs = await running.admin("GET", f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/values/attributes/SERVER_SCOPE?keys=color")
+    status, attrs = await running.admin(
+        "GET", f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/values/attributes/SERVER_SCOPE?keys=color")
     assert attrs[0]["value"] is True
     # update=true: existing devices are updated, not duplicated
     status, result = await running.admin("POST", "/api/device/bulk_import",
-                                         {"file": "name,type,token,color,temp\nb-1,Meter,,black,5\n", "mapping": mapping})
+                                         {"file": "name,type,token,color,temp\nb-1,Meter,,black,5\n",
+                                          "mapping": mapping})
     assert result == {"created": 0, "updated": 1, "errors": 0, "errorsList": []}
     status, result = await running.admin("POST", "/api/device/bulk_import",
-                                         {"file": "b-1,Meter,,x,1\n", "mapping": {**mapping, "update": False, "header": False}})
+                                         {"file": "b-1,Meter,,x,1\n",
+                                          "mapping": {**mapping, "update": False, "header": False}})
     assert result["errors"] == 1 and "already exists" in result["errorsList"][0]
 
 

@@ -81,7 +81,8 @@ async def _allows_gateways(data_dir, name):
 
 def test_profile_create_allow_gateways(gridlinks):
     assert gridlinks("init", "--admin-email", "ops@site.test", "--admin-password", "pw-123456")[0] == 0
-    assert gridlinks("profile", "create", "--name", "Gateways", "--strategy", "allow-create", "--allow-gateways")[0] == 0
+    assert gridlinks("profile", "create", "--name", "Gateways", "--strategy", "allow-create",
+                     "--allow-gateways")[0] == 0
     assert gridlinks("profile", "create", "--name", "Sensors", "--strategy", "allow-create")[0] == 0
     assert asyncio.run(_allows_gateways(gridlinks.data, "Gateways")) is True
     assert asyncio.run(_allows_gateways(gridlinks.data, "Sensors")) is False

@@ -141,7 +141,8 @@ async def test_gateway_never_replaces_claim_info_of_the_device_or_the_tenant(run
     assert again == ["SUCCESS"]
     status, logs = await running.admin("GET", "/api/audit/logs?action=claim_registered&outcome=FAILURE")
     assert {row["deviceName"]: row["reason"] for row in logs["data"]} == {
-        name: "device has claim info of its own; a gateway may not replace it" for name in ("self-claimed", "server-key")}
+        name: "device has claim info of its own; a gateway may not replace it"
+        for name in ("self-claimed", "server-key")}
 
     for name in ("self-claimed", "server-key"):
         assert await claim(running, user, name, "gw-1") == (400, "FAILURE")

@@ -71,7 +71,8 @@ async def test_claim_devices_granted_through_a_role_and_group(tmp_path):
         assert await claim(running, user, "d", "s") == (403, FORBIDDEN_BODY)
         assert await claim(running, user, "missing", "s") == (403, FORBIDDEN_BODY)
 
-        status, body = await running.admin("POST", "/api/role", {"name": "Claimers", "permissions": {"DEVICE": ["CLAIM"]}})
+        status, body = await running.admin("POST", "/api/role",
+                                           {"name": "Claimers", "permissions": {"DEVICE": ["CLAIM"]}})
         assert status == 400 and "CLAIM" in body["message"]
         status, role = await running.admin("POST", "/api/role", {"name": "Claimers",
                                                                  "permissions": {"DEVICE": ["CLAIM_DEVICES"]}})

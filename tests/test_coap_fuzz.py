@@ -47,7 +47,8 @@ def _provision_body(key: str, secret: str):
 
 def payloads(key: str, secret: str):
     hostile = st.sampled_from([
-        b"[" * 5000 + b"]" * 5000, b"[" * 1100 + b"]" * 1100, b'{"a":' * 500 + b"1" + b"}" * 500, b'{"t": NaN}', b'{"t": Infinity}',
+        b"[" * 5000 + b"]" * 5000, b"[" * 1100 + b"]" * 1100, b'{"a":' * 500 + b"1" + b"}" * 500,
+        b'{"t": NaN}', b'{"t": Infinity}',
         b'{"t": 1e999}', b'{"\\ud800": 1}', b'{"t": "\\udfff"}', b'[{"ts": 9223372036854775808, "values": {"t": 1}}]',
         b'{"ts": -9223372036854775809, "values": {}}', b'{"' + b"k" * 300 + b'": 1}', b"", b"null", b"{",
         b'{"secretKey": "s", "durationMs": 1e308}', b'{"a": ' + b"9" * 5000 + b"}"])
@@ -73,7 +74,8 @@ def paths(token: str):
 @st.composite
 def valid_messages(draw, token: str, key: str, secret: str) -> bytes:
     code = draw(st.one_of(st.just(Code.POST), st.just(Code.POST), st.just(Code.GET),
-                          st.sampled_from([Code.PUT, Code.DELETE, Code.FETCH, Code.iPATCH]), st.integers(1, 31).map(Code)))
+                          st.sampled_from([Code.PUT, Code.DELETE, Code.FETCH, Code.iPATCH]),
+                          st.integers(1, 31).map(Code)))
     message = Message(code=code, uri_path=draw(paths(token)))
     message.mtype = draw(st.sampled_from([CON, CON, CON, 1]))
     message.mid = 0

@@ -135,7 +135,8 @@ async def test_request_with_an_option_that_is_not_utf8_gets_4_02(running, coap, 
     out of its receive callback: a traceback per datagram and no answer."""
     port = coap_port(running.hub)
     for mid, option in [(0x0201, uri_path_option(b"\xff\xfe")),
-                        (0x0202, uri_path_option(b"api") + bytes([0x03]) + b"\xc3\x28\x80" + bytes([0x42]) + b"\xe2\x82")]:
+                        (0x0202, uri_path_option(b"api") + bytes([0x03]) + b"\xc3\x28\x80"
+                         + bytes([0x42]) + b"\xe2\x82")]:
         datagram = header(CON, Code.POST, mid, b"tok") + option + b"\xff{}"
         reply = await raw_exchange(port, datagram)
         assert reply is not None, option.hex()
@@ -238,7 +239,8 @@ EXPECTED_CODES = {
     errors.BadRequest: Code.BAD_REQUEST, errors.PayloadTooLarge: Code.REQUEST_ENTITY_TOO_LARGE,
     errors.Unauthorized: Code.UNAUTHORIZED, errors.Forbidden: Code.FORBIDDEN, errors.NotFound: Code.NOT_FOUND,
     errors.Conflict: Code.BAD_REQUEST, errors.TooManyAttempts: Code.TOO_MANY_REQUESTS,
-    errors.ServiceUnavailable: Code.SERVICE_UNAVAILABLE, errors.ConfigError: Code.INTERNAL_SERVER_ERROR, errors.StartupError: Code.INTERNAL_SERVER_ERROR,
+    errors.ServiceUnavailable: Code.SERVICE_UNAVAILABLE, errors.ConfigError: Code.INTERNAL_SERVER_ERROR,
+    errors.StartupError: Code.INTERNAL_SERVER_ERROR,
 }
 
 

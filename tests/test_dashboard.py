@@ -170,8 +170,8 @@ async def test_live_feed_streams_this_tenants_events_and_unsubscribes(running, a
         await asyncio.wait_for(response.content.readline(), 5)  # the stream is open
         assert hub.bus.listening(Event) == baseline + 1
         await hub.bus.fire(DeviceProvisioned(outcome="SUCCESS", tenant_id=str(uuid.uuid4()),
-                                             device_id=str(uuid.uuid4()), device_name="not-mine", transport="HTTP", profile="other",
-                                             credentials_type="ACCESS_TOKEN"))
+                                             device_id=str(uuid.uuid4()), device_name="not-mine", transport="HTTP",
+                                             profile="other", credentials_type="ACCESS_TOKEN"))
         status, body = await running.provision(deviceName="feed-device", provisionDeviceKey=running.key,
                                                provisionDeviceSecret=running.secret)
         assert body["status"] == "SUCCESS"
@@ -239,7 +239,8 @@ async def test_profiles_create_edit_regenerate_delete(running, admin):
 
 
 async def test_bulk_import_preview_run_and_report(running, admin):
-    csv_text = "name,type,access_token,server:color\nimp-1,Imported,tok-imp-1,red\nimp-2,Imported,tok-imp-1,blue\n,Imported,,\nimp-3,Imported,,green\n"
+    csv_text = ("name,type,access_token,server:color\nimp-1,Imported,tok-imp-1,red\nimp-2,Imported,tok-imp-1,blue\n"
+                ",Imported,,\nimp-3,Imported,,green\n")
     form = aiohttp.FormData()
     form.add_field("file", csv_text.encode(), filename="devices.csv", content_type="text/csv")
     form.add_field("delimiter", "comma")

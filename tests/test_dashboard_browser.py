@@ -21,7 +21,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missi
 
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
-CSV = "name,type,label,server:serial\nbrowser-imp-1,Browser profile,Hall A,SN-001\nbrowser-imp-2,Browser profile,Hall B,SN-002\nbrowser-imp-3,Browser profile,Hall C,SN-003\n"
+CSV = ("name,type,label,server:serial\n"
+       "browser-imp-1,Browser profile,Hall A,SN-001\n"
+       "browser-imp-2,Browser profile,Hall B,SN-002\n"
+       "browser-imp-3,Browser profile,Hall C,SN-003\n")
 
 
 async def shot(page, name: str) -> None:

@@ -29,8 +29,9 @@ async def product_hub(tmp_path, db_url=None):
     try:
         running.mqtt_port = running.hub.transports.get("mqtt").settings.port
         running.tenant = await default_tenant(running.hub)
-        running.product = await running.hub.profiles.create(running.tenant, "Thermostat", "CHECK_PRE_PROVISIONED_DEVICES",
-                                                            PRODUCT_SN, PRODUCT_SECRET, {"dynamicRegistration": True})
+        running.product = await running.hub.profiles.create(running.tenant, "Thermostat",
+                                                            "CHECK_PRE_PROVISIONED_DEVICES", PRODUCT_SN,
+                                                            PRODUCT_SECRET, {"dynamicRegistration": True})
         running.device = await running.hub.devices.create(running.tenant, running.product, DEVICE_SN)
         yield running
     finally:
@@ -56,7 +57,8 @@ def topics(device_sn: str = DEVICE_SN, product_sn: str = PRODUCT_SN) -> tuple[st
 
 async def login(hub, authmode: int, password: str, device_sn: str = DEVICE_SN, client_id: str | None = None,
                 product_sn: str = PRODUCT_SN) -> tuple[MqttWire | None, int]:
-    return await MqttWire.connect(hub.mqtt_port, client_id=f"{product_sn}.{device_sn}" if client_id is None else client_id,
+    return await MqttWire.connect(hub.mqtt_port,
+                                  client_id=f"{product_sn}.{device_sn}" if client_id is None else client_id,
                                   username=f"{product_sn}|{device_sn}|{authmode}", password=password)
 
 

@@ -46,7 +46,8 @@ async def test_product_show_and_switch(hub):
     await client.close()
     status, body = await hub.admin("GET", f"{API}/product/{pid}")
     assert (body["withSecret"], body["activated"]) == (1, 1)
-    actions = [e["action"] for e in (await hub.admin("GET", "/api/audit/logs?action=dynamic_registration_switched"))[1]["data"]]
+    logs = (await hub.admin("GET", "/api/audit/logs?action=dynamic_registration_switched"))[1]
+    actions = [e["action"] for e in logs["data"]]
     assert actions == ["dynamic_registration_switched"] * 2
 
 

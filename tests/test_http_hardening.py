@@ -174,7 +174,7 @@ async def test_audit_queries_are_checked(running, no_tracebacks, query):
 
 
 async def test_timeseries_bounds_are_checked(running, no_tracebacks):
-    token = await _device_token(running)
+    await _device_token(running)  # provisions the "hardening" device whose timeseries are queried
     status, device = await running.get("/api/tenant/devices?deviceName=hardening", token=running.admin_token)
     assert status == 200, device
     base = f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/values/timeseries?keys=t"

@@ -72,4 +72,5 @@ def test_random_bytes_decode_or_are_a_bad_request(raw):
         value = decode_json(raw)
     except BadRequest:
         return
-    json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")  # whatever passes can be stored as UTF-8 JSON
+    # whatever passes can be stored as UTF-8 JSON
+    json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")

@@ -67,7 +67,8 @@ async def test_provision_reply_then_session_closed(hub):
 
 
 async def test_provision_by_client_id_and_refusals(hub):
-    assert (await provision(hub, login_client_id="provision", login_username=None, deviceName="byclient"))["status"] == "SUCCESS"
+    reply = await provision(hub, login_client_id="provision", login_username=None, deviceName="byclient")
+    assert reply["status"] == "SUCCESS"
     assert (await provision(hub, deviceName="byclient"))["status"] == "FAILURE"  # name taken
     reply = await provision(hub, provisionDeviceSecret="wrong")
     assert reply == {"errorMsg": "Provision data was not found!", "status": "NOT_FOUND"}
@@ -120,8 +121,8 @@ async def test_provision_session_anything_else_closes_it(hub, action):
 
 async def test_bad_credentials_get_connack_5(hub):
     token, _ = await device(hub, "cred-ok")
-    for kwargs in ({"username": "no-such-token"}, {}, {"username": ""}, {"client_id": "x", "username": "u", "password": "p"},
-                   {"username": token[:-1]}):
+    for kwargs in ({"username": "no-such-token"}, {}, {"username": ""},
+                   {"client_id": "x", "username": "u", "password": "p"}, {"username": token[:-1]}):
         client, rc = await MqttWire.connect(hub.mqtt_port, **kwargs)
         assert client is None and rc == NOT_AUTHORISED, kwargs
     client, rc = await MqttWire.connect(hub.mqtt_port, username=token)
