@@ -152,6 +152,13 @@ async def stop_hub(running: RunningHub) -> None:
     await running.hub.stop()
 
 
+def with_mqtt_ports(running: RunningHub) -> RunningHub:
+    """Note the hub's MQTT ports on ``running`` (the config chose free ones)."""
+    settings = running.hub.transports.get("mqtt").settings
+    running.mqtt_port, running.mqtts_port = settings.port, settings.tls_port
+    return running
+
+
 async def run_script(script: Path, answers: list[str], cwd: Path, timeout: float = 60.0,
                      python: Path = SEED_PYTHON) -> tuple[int, str]:
     """Run a reference client script, typing ``answers`` at its input() prompts."""

@@ -28,8 +28,7 @@ from tests.mqtt_wire import (
     packet,
     properties,
 )
-from tests.plugins.transport_mqtt.conftest import with_mqtt_ports
-from tests.support import hub_config, start_hub, stop_hub
+from tests.support import hub_config, start_hub, stop_hub, with_mqtt_ports
 
 TELEMETRY = "v1/devices/me/telemetry"
 

@@ -1,13 +1,14 @@
-"""The reference scripts under tests/seed_scripts are byte-for-byte the seed's."""
+"""The reference scripts under tests/e2e/seed_scripts are byte-for-byte the seed's."""
 
 from pathlib import Path
 
 import pytest
 
-from tests.seed_scripts.extract import RANGES
+from tests.e2e.seed_scripts.extract import RANGES
+from tests.support import REPO
 
 HERE = Path(__file__).resolve().parent / "seed_scripts"
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "001_c566778d8d5993f3.txt"
+SEED = REPO.parent / "shared" / "seeds" / "001_c566778d8d5993f3.txt"
 
 
 @pytest.mark.parametrize("name", sorted(RANGES))

@@ -1,9 +1,9 @@
 """Copies the example client scripts out of the seed guide, byte for byte.
 
 The scripts are the contract: they must run against the hub unchanged (only host and
-port are typed at their prompts). ``tests/test_seed_scripts_verbatim.py`` checks the
+port are typed at their prompts). ``tests/e2e/test_seed_scripts_verbatim.py`` checks the
 copies still match the seed text wherever ``../shared/seeds`` is present.
-Run: python tests/seed_scripts/extract.py ../shared/seeds/001_c566778d8d5993f3.txt
+Run: python tests/e2e/seed_scripts/extract.py ../shared/seeds/001_c566778d8d5993f3.txt
 """
 
 import sys

@@ -18,8 +18,8 @@ from pathlib import Path
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
 from gridlinks.core.storage.models import Authority, DeviceProfile, User
+from tests.core.cli.test_cli import GRIDLINKS, _wait_for_health, cli, value_after
 from tests.support import port_env
-from tests.test_cli import GRIDLINKS, _wait_for_health, cli, value_after
 
 
 def mode(path: Path) -> int:

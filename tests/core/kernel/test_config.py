@@ -8,7 +8,7 @@ import yaml
 from gridlinks.core.config import DEFAULT_PLUGINS, HubConfig, HubSettings, Settings, env_field
 from gridlinks.core.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 class PortSettings(Settings):

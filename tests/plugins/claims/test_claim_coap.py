@@ -4,7 +4,7 @@
 from aiocoap import Code, Context
 
 from tests.claim_support import claim, claim_hub, customer_user, new_device, set_server_attributes
-from tests.test_coap_device_api import (
+from tests.plugins.transport_coap.test_coap_device_api import (
     CoapClient,
     coap,  # noqa: F401 - the CoAP client fixture
     coap_port,

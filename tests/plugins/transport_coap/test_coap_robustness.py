@@ -20,8 +20,8 @@ from gridlinks.core import errors
 from gridlinks.core.storage.models import Device, LatestValue
 from gridlinks.plugins.transport_coap.errors import code_for
 from gridlinks.plugins.transport_coap.routes import empty_response
+from tests.plugins.transport_coap.test_coap_device_api import CoapClient, coap, coap_port  # noqa: F401 - the CoAP client fixture
 from tests.support import hub_config, start_hub, stop_hub
-from tests.test_coap_device_api import CoapClient, coap, coap_port  # noqa: F401 - the CoAP client fixture
 
 TIMEOUT = 5
 CON, NON, ACK, RST = 0, 1, 2, 3

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.certs import self_signed
-from tests.test_cli import cli, value_after
-from tests.test_dynamic_registration import (  # noqa: F401
+from tests.core.cli.test_cli import cli, value_after
+from tests.plugins.dynamic_registration.test_dynamic_registration import (  # noqa: F401
     DEVICE_SN,
     NOT_AUTHORISED,
     PRODUCT_SECRET,

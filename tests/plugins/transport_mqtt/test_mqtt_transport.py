@@ -11,7 +11,7 @@ import pytest
 from gridlinks.core.errors import StartupError
 from gridlinks.core.hub import Hub
 from tests.mqtt_wire import MqttWire
-from tests.support import hub_config, start_hub, stop_hub
+from tests.support import hub_config, start_hub, stop_hub, with_mqtt_ports
 
 NOT_AUTHORISED = 5
 SUBACK_FAILURE = 0x80
@@ -19,10 +19,8 @@ SUBACK_FAILURE = 0x80
 
 @pytest.fixture
 async def hub(tmp_path):
-    running = await start_hub(hub_config(tmp_path / "data", mqtt={"provision_close_delay_s": 0.2,
-                                                                  "connect_timeout_s": 0.5}))
-    running.mqtt_port = running.hub.transports.get("mqtt").settings.port
-    running.mqtts_port = running.hub.transports.get("mqtt").settings.tls_port
+    running = with_mqtt_ports(await start_hub(hub_config(tmp_path / "data", mqtt={"provision_close_delay_s": 0.2,
+                                                                                   "connect_timeout_s": 0.5})))
     try:
         yield running
     finally:
