@@ -4,32 +4,9 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
+from tests.cli_support import GRIDLINKS, cli, value_after, wait_for_health
 from tests.support import port_env
-
-GRIDLINKS = Path(sys.executable).parent / "gridlinks"
-
-
-def cli(data_dir, *args, env=None, check=True, timeout=60):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
-    full_env.update(port_env())
-    full_env.update(env or {})
-    proc = subprocess.run([str(GRIDLINKS), *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def value_after(text, label):
-    for line in text.splitlines():
-        if line.strip().startswith(label):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"{label} not in {text}")
 
 
 def test_init_is_idempotent_and_prints_the_demo_secret_once(tmp_path):
@@ -74,19 +51,6 @@ def test_profile_device_user_and_import_commands(tmp_path):
     assert nope.returncode == 1 and "--customer" in nope.stderr
 
 
-def _wait_for_health(url, proc, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read())
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                return r.status
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("hub did not become healthy")
-
-
 def test_run_serves_health_and_stops_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
     env.update(port_env())
@@ -94,7 +58,7 @@ def test_run_serves_health_and_stops_on_sigterm(tmp_path):
     proc = subprocess.Popen([str(GRIDLINKS), "run", "--data-dir", str(tmp_path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert _wait_for_health(f"http://127.0.0.1:{port}/api/health", proc) == 200
+        assert wait_for_health(f"http://127.0.0.1:{port}/api/health", proc) == 200
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out

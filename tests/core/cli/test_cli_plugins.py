@@ -13,7 +13,7 @@ from gridlinks.core.cli.commands import Command
 from gridlinks.core.cli.main import build_parser
 from gridlinks.core.config import DEFAULT_PLUGINS
 from gridlinks.core.errors import ConfigError
-from tests.core.cli.test_cli import cli
+from tests.cli_support import cli
 from tests.support import hub_config, start_hub, stop_hub
 
 WITH_EXAMPLE = {"GRIDLINKS_PLUGINS": ",".join([*DEFAULT_PLUGINS, "example_psk"])}

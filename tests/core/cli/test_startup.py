@@ -18,7 +18,7 @@ from pathlib import Path
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
 from gridlinks.core.storage.models import Authority, DeviceProfile, User
-from tests.core.cli.test_cli import GRIDLINKS, _wait_for_health, cli, value_after
+from tests.cli_support import GRIDLINKS, cli, value_after, wait_for_health
 from tests.support import port_env
 
 
@@ -39,7 +39,7 @@ class RunningProcess:
 
     def __enter__(self) -> RunningProcess:
         try:
-            _wait_for_health(self.base + "/api/health", self.proc)
+            wait_for_health(self.base + "/api/health", self.proc)
         except BaseException:
             self.__exit__()
             raise

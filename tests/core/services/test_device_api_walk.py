@@ -22,8 +22,8 @@ from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.device_payloads import MAX_KEY_LENGTH, key_list
 from gridlinks.core.storage.models import Attribute, LatestValue, Scope
 from tests.claim_support import new_device
+from tests.coap_client import CoapClient, coap_port
 from tests.mqtt_wire import MqttWire
-from tests.plugins.transport_coap.test_coap_device_api import CoapClient, coap_port
 
 ME = "v1/devices/me/"
 

@@ -35,16 +35,6 @@ from gridlinks.core.storage.writes import ConstraintViolation, Delete, Insert, N
 from gridlinks.core.types import CredentialSpec
 
 
-@pytest.fixture
-async def storage(db_url, tmp_path):
-    store = Storage(db_url or f"sqlite://{tmp_path / 'hub.db'}")
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
 async def _device_unit(tenant: Tenant, profile: DeviceProfile, name: str, credentials_id: str):
     device_id = uuid.uuid4()
     return device_id, [Insert(Device, {"id": device_id, "tenant_id": tenant.id, "profile_id": profile.id,

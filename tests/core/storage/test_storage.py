@@ -15,20 +15,7 @@ from gridlinks.core.storage.models import (
     Tenant,
     wrap,
 )
-
-
-def url_for(db_url, tmp_path):
-    return db_url or f"sqlite://{tmp_path / 'hub.db'}"
-
-
-@pytest.fixture
-async def storage(db_url, tmp_path):
-    store = Storage(url_for(db_url, tmp_path))
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
+from tests.support import storage_url
 
 
 async def _device(tenant, profile, name, token):
@@ -77,7 +64,7 @@ async def test_transaction_rolls_back_everything(storage):
 
 
 async def test_upgrade_keeps_data_and_applies_pending_migrations_once(db_url, tmp_path):
-    url = url_for(db_url, tmp_path)
+    url = storage_url(db_url, tmp_path)
     old = Storage(url)
     await old.open()
     tenant = await Tenant.create(name="kept")

@@ -24,20 +24,6 @@ HOSTILE_TEXT = ["\ud800", "a\udfffb", "\x00", "x" * 300, "é" * 255]
 HOSTILE_INTS = [2**63, -(2**63) - 1, 2**70, 10**30]
 
 
-def url_for(db_url, tmp_path):
-    return db_url or f"sqlite://{tmp_path / 'hub.db'}"
-
-
-@pytest.fixture
-async def storage(db_url, tmp_path):
-    store = Storage(url_for(db_url, tmp_path))
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
 async def _tenant_writes_still_commit(storage: Storage, name: str) -> None:
     await storage.write([Insert(Tenant, {"name": name})])
     assert await Tenant.filter(name=name).exists()

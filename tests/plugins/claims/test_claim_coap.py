@@ -4,14 +4,10 @@
 from aiocoap import Code, Context
 
 from tests.claim_support import claim, claim_hub, customer_user, new_device, set_server_attributes
-from tests.plugins.transport_coap.test_coap_device_api import (
-    CoapClient,
-    coap,  # noqa: F401 - the CoAP client fixture
-    coap_port,
-)
+from tests.coap_client import CoapClient, coap_port
 
 
-async def test_claim_info_over_coap(running, coap):  # noqa: F811
+async def test_claim_info_over_coap(running, coap):
     _, token = await new_device(running, "coap-claim")
     _, user = await customer_user(running, "Customer A", "a@customer.test")
     response = await coap.post(f"/api/v1/{token}/claim", {"secretKey": "c0ap", "durationMs": 60000})

@@ -6,14 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.certs import self_signed
-from tests.core.cli.test_cli import cli, value_after
-from tests.plugins.dynamic_registration.test_dynamic_registration import (  # noqa: F401
+from tests.cli_support import cli, value_after
+from tests.plugins.dynamic_registration.support import (
     DEVICE_SN,
     NOT_AUTHORISED,
     PRODUCT_SECRET,
     PRODUCT_SN,
     ask,
-    hub,
     login,
     password_of,
 )

@@ -13,53 +13,8 @@ from aiocoap import Code, Context, Message
 from gridlinks.core.errors import StartupError
 from gridlinks.core.hub import Hub
 from gridlinks.core.storage.models import Device, LatestValue, Scope
-from gridlinks.plugins.transport_coap.server import CoapSettings
+from tests.coap_client import TIMEOUT, CoapClient, coap_port
 from tests.support import free_port, hub_config, start_hub, stop_hub
-
-TIMEOUT = 10
-
-
-class CoapClient:
-    def __init__(self, context: Context, port: int):
-        self.context = context
-        self.base = f"coap://127.0.0.1:{port}"
-
-    def message(self, code: Code, path: str, payload=b"", **options) -> Message:
-        if not isinstance(payload, bytes):
-            payload = json.dumps(payload).encode()
-        return Message(code=code, uri=self.base + path, payload=payload, **options)
-
-    async def request(self, code: Code, path: str, payload=b"", **options) -> Message:
-        request = self.context.request(self.message(code, path, payload, **options))
-        return await asyncio.wait_for(request.response, TIMEOUT)
-
-    async def post(self, path: str, payload=b"", **options) -> Message:
-        return await self.request(Code.POST, path, payload, **options)
-
-    async def get(self, path: str, **options) -> Message:
-        return await self.request(Code.GET, path, **options)
-
-    async def provision(self, running, **body) -> Message:
-        return await self.post("/api/v1/provision", {"provisionDeviceKey": running.key,
-                                                      "provisionDeviceSecret": running.secret, **body})
-
-    async def device(self, running, name: str) -> str:
-        response = await self.provision(running, deviceName=name)
-        assert response.code == Code.CREATED, response
-        return json.loads(response.payload)["credentialsValue"]
-
-
-def coap_port(hub: Hub) -> int:
-    return hub.config.section("coap", CoapSettings).port
-
-
-@pytest.fixture
-async def coap(running):
-    context = await Context.create_client_context(transports=["udp6"])
-    try:
-        yield CoapClient(context, coap_port(running.hub))
-    finally:
-        await context.shutdown()
 
 
 def body(response: Message):

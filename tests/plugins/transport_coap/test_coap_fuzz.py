@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gridlinks.plugins.transport_coap.server import CoapSettings
-from tests.plugins.transport_coap.test_coap_robustness import LogRecords
+from tests.plugins.transport_coap.log_records import LogRecords
 from tests.support import hub_config, start_hub, stop_hub
 
 CON, ACK, RST = 0, 2, 3

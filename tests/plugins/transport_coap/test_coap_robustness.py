@@ -20,7 +20,8 @@ from gridlinks.core import errors
 from gridlinks.core.storage.models import Device, LatestValue
 from gridlinks.plugins.transport_coap.errors import code_for
 from gridlinks.plugins.transport_coap.routes import empty_response
-from tests.plugins.transport_coap.test_coap_device_api import CoapClient, coap, coap_port  # noqa: F401 - the CoAP client fixture
+from tests.coap_client import CoapClient, coap_port
+from tests.plugins.transport_coap.log_records import LogRecords
 from tests.support import hub_config, start_hub, stop_hub
 
 TIMEOUT = 5
@@ -61,25 +62,6 @@ def uri_path_option(value: bytes) -> bytes:
     """A Uri-Path option (11) with raw value bytes, as the first option."""
     assert len(value) < 13
     return bytes([(11 << 4) | len(value)]) + value
-
-
-class LogRecords(logging.Handler):
-    """Every record the hub logs while a test runs (caplog does not see aiocoap's
-    non-propagating loggers in every configuration; a root handler does)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    @property
-    def tracebacks(self) -> list[logging.LogRecord]:
-        return [r for r in self.records if r.exc_info or r.levelno >= logging.ERROR]
-
-    def at_least(self, level: int) -> list[logging.LogRecord]:
-        return [r for r in self.records if r.levelno >= level]
 
 
 @pytest.fixture

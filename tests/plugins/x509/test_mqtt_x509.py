@@ -151,7 +151,7 @@ async def test_chain_through_an_intermediate(hub, tmp_path):
 
 
 def test_cli_creates_chain_profile_from_ca_file(tmp_path):
-    from tests.core.cli.test_cli import cli
+    from tests.cli_support import cli
 
     ca = Cert(tmp_path, "CLI CA", ca=True)
     data = tmp_path / "cli-data"
