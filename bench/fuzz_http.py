@@ -101,7 +101,8 @@ class Generator:
         if kind == 6:
             return r.choice([b"", b"null", b"NaN", b"[1e999]", b'{"ts": 1e400, "values": {}}', b'"\\ud800"',
                              b'{"values": {"\\udc00": 1}, "ts": 1}', b"1" + b"0" * 5000,
-                             b'{"secretKey": "s", "durationMs": Infinity}', b'{"ts": 9223372036854775808, "values": {"a": 1}}'])
+                             b'{"secretKey": "s", "durationMs": Infinity}',
+                             b'{"ts": 9223372036854775808, "values": {"a": 1}}'])
         fields = {"provisionDeviceKey": self.key if r.random() < 0.6 else self.string(),
                   "provisionDeviceSecret": self.secret if r.random() < 0.6 else self.string(),
                   "deviceName": self.string(), "username": self.string(), "password": self.string()}
@@ -114,7 +115,9 @@ class Generator:
         for _ in range(r.randint(0, 4)):
             name = r.choice(QUERY_NAMES) if r.random() < 0.8 else self.string()
             value = r.choice([self.string(), str(r.randint(-(2**80), 2**80)), str(2**70), "9" * 40, "a,b,,c", "-1"])
-            params.append(f"{quote(name, safe='', errors='surrogatepass')}={quote(value, safe='', errors='surrogatepass')}")
+            quoted_name = quote(name, safe="", errors="surrogatepass")
+            quoted_value = quote(value, safe="", errors="surrogatepass")
+            params.append(f"{quoted_name}={quoted_value}")
         return "?" + "&".join(params) if params else ""
 
     def token(self) -> str:

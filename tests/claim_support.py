@@ -86,7 +86,8 @@ async def set_server_attributes(running: RunningHub, device_id: str, values: dic
 
 
 async def server_attributes(running: RunningHub, device_id: str) -> dict[str, Any]:
-    status, body = await running.admin("GET", f"/api/plugins/telemetry/DEVICE/{device_id}/values/attributes/SERVER_SCOPE")
+    status, body = await running.admin(
+        "GET", f"/api/plugins/telemetry/DEVICE/{device_id}/values/attributes/SERVER_SCOPE")
     assert status == 200, body
     return {row["key"]: row["value"] for row in body}
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.support import hub_config, start_hub, stop_hub
+from tests.support import hub_config, start_hub, stop_hub, with_mqtt_ports
 
 PG_DSN = os.environ.get("GRIDLINKS_TEST_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 
@@ -50,6 +50,16 @@ async def running(tmp_path):
         yield hub
     finally:
         await stop_hub(hub)
+
+
+@pytest.fixture
+async def mqtt_hub(tmp_path):
+    """A hub on SQLite with the demo profile, an admin token and ``mqtt_port``."""
+    running = with_mqtt_ports(await start_hub(hub_config(tmp_path / "data")))
+    try:
+        yield running
+    finally:
+        await stop_hub(running)
 
 
 @pytest.fixture

@@ -188,9 +188,7 @@ class MqttWire:
                     qos = (flags >> 1) & 3
                     n = struct.unpack("!H", body[:2])[0]
                     topic, rest = body[2:2 + n].decode(), body[2 + n:]
-                    packet_id = None
                     if qos:
-                        packet_id = rest[:2]
                         if self.auto_ack:
                             self.writer.write(packet(PUBACK, 0, rest[:2]))
                         rest = rest[2:]

@@ -15,19 +15,19 @@ make_venv() {  # name, stamp text, packages...
 }
 SEEDS="paho-mqtt==1.6.1 requests>=2.32 aiocoap==0.4.17 cryptography>=44"
 make_venv .venv-seeds "$SEEDS" $SEEDS
-# tb-rest-client: logs in as a customer user and claims / re-claims (tests/test_claim_clients.py).
+# tb-rest-client: logs in as a customer user and claims / re-claims (tests/e2e/test_claim_clients.py).
 TBREST="tb-rest-client==4.4"
 make_venv .venv-tbrest "$TBREST" $TBREST
 # tb-mqtt-client 1.7.1: the newest release whose TBDeviceMqttClient speaks MQTT 3.1.1 (the
 # hub's only version before issue 13); 1.8+ speaks MQTT 5. Runs the claiming seed script (seeds/002_...) and
-# TBDeviceMqttClient.provision (tests/test_mqtt_seed_scripts.py). mmh3 up front: without it
+# TBDeviceMqttClient.provision (tests/e2e/test_mqtt_seed_scripts.py). mmh3 up front: without it
 # the SDK pip-installs it when imported.
 TBMQTT="tb-mqtt-client==1.7.1 mmh3"
 make_venv .venv-tbmqtt "$TBMQTT" $TBMQTT
 # The newest tb-mqtt-client (what `pip install tb-mqtt-client` gives a user today): its
-# TBDeviceMqttClient and TBGatewayMqttClient speak MQTT 5 only (tests/plugins/transport_mqtt/
-# test_clients_tb.py). Pinned exactly so a new release is a deliberate change; it brings its
-# own paho fork (tb-paho-mqtt-client), hence a venv of its own; mmh3 up front as above.
+# TBDeviceMqttClient and TBGatewayMqttClient speak MQTT 5 only (tests/e2e/test_clients_tb.py).
+# Pinned exactly so a new release is a deliberate change; it brings its own paho fork
+# (tb-paho-mqtt-client), hence a venv of its own; mmh3 up front as above.
 TBMQTT_NEW="tb-mqtt-client==1.13.14 mmh3"
 make_venv .venv-tbmqtt-new "$TBMQTT_NEW" $TBMQTT_NEW
 # Debian's chromium for the dashboard's browser tests (Playwright drives it; `playwright

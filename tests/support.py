@@ -60,6 +60,11 @@ def port_env() -> dict[str, str]:
             "GRIDLINKS_BIND": "127.0.0.1"}
 
 
+def storage_url(db_url: str | None, tmp_path: Path) -> str:
+    """The database a storage test opens: ``db_url`` (PostgreSQL) or a SQLite file in tmp_path."""
+    return db_url or f"sqlite://{tmp_path / 'hub.db'}"
+
+
 def hub_config(data_dir: Path, db_url: str | None = None, **raw: Any) -> HubConfig:
     """A config on free loopback ports that ignores the caller's GRIDLINKS_* variables.
     ``raw`` keys are merged over the defaults (plugin sections too)."""
@@ -150,6 +155,13 @@ def _http_settings():
 async def stop_hub(running: RunningHub) -> None:
     await running.session.close()
     await running.hub.stop()
+
+
+def with_mqtt_ports(running: RunningHub) -> RunningHub:
+    """Note the hub's MQTT ports on ``running`` (the config chose free ones)."""
+    settings = running.hub.transports.get("mqtt").settings
+    running.mqtt_port, running.mqtts_port = settings.port, settings.tls_port
+    return running
 
 
 async def run_script(script: Path, answers: list[str], cwd: Path, timeout: float = 60.0,

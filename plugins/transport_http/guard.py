@@ -20,7 +20,7 @@ How: the AppRunner's protocol factory (:class:`aiohttp.web.Server`) builds a
 :class:`GuardedRequestHandler`, aiohttp's own RequestHandler plus two timers. It relies on
 attributes that are not documented API (RequestHandler's ``_request_count``,
 ``_messages``, ``_reading_paused``, ``_loop``; Server's ``_connections``, ``_kwargs``,
-``_loop``); tests/test_http_limits.py checks the behaviour on real sockets, so an aiohttp
+``_loop``); tests/plugins/transport_http/test_http_limits.py checks the behaviour on real sockets, so an aiohttp
 upgrade that changes them fails there.
 """
 

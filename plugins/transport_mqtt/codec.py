@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from gridlinks.plugins.transport_mqtt import codec_properties as P
 
@@ -224,8 +224,8 @@ class Auth:
     properties: dict[str, Any] = field(default_factory=_props)
 
 
-Packet = Union[Connect, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck,
-               Unsubscribe, UnsubAck, PingReq, PingResp, Disconnect, Auth]
+Packet = (Connect | ConnAck | Publish | PubAck | PubRec | PubRel | PubComp | Subscribe | SubAck
+          | Unsubscribe | UnsubAck | PingReq | PingResp | Disconnect | Auth)
 
 # v5 reason codes each packet type may carry (spec 2.4 and each packet's section).
 _RC_CONNACK = frozenset({0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A,

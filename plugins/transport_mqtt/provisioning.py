@@ -1,7 +1,8 @@
 """The ``provision`` login (SPEC.md section 1, MQTT): a session that may only publish
 ``/provision/request`` and subscribe ``/provision/response``. The reply goes to the
-requesting session alone (on the request's MQTT 5 response topic if it named one) (every provisioning device uses the same topic names, so a
-broker fan-out would hand one device's credentials to all), and the session is closed
+requesting session alone, on the request's MQTT 5 response topic if it named one (every
+provisioning device uses the same topic names, so a broker fan-out would hand one device's
+credentials to all), and the session is closed
 ``mqtt.provision_close_delay_s`` after it."""
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ sees the client certificate chain OpenSSL verified, on every Python.
 Why not the standard ``ssl`` module: before Python 3.13 it exposes only the client's
 leaf certificate, so an X509_CERTIFICATE_CHAIN profile on a root CA could not tell
 which CA a leaf issued by an intermediate chains to. OpenSSL itself verifies the chain
-the client sends against the trust store (``trust.py``, filled by the ``register_tls_trust`` providers) during the handshake; pyOpenSSL's
-``get_verified_chain`` then hands over exactly that chain, leaf to anchor, which the
-chain strategy checks again link by link.
+the client sends against the trust store (``trust.py``, filled by the ``register_tls_trust``
+providers) during the handshake; pyOpenSSL's ``get_verified_chain`` then hands over exactly
+that chain, leaf to anchor, which the chain strategy checks again link by link.
 
 :class:`TlsLayer` sits between the socket transport and an :class:`MqttProtocol`: it is
 the socket's protocol, and the MQTT protocol's transport (the few transport methods the

@@ -161,7 +161,8 @@ class ChainLogin:
                 device_name=name, profile=profile.name, transport=transport))
             return existing
         if not (profile.provision_config or {}).get("allowCreateNewDevicesByX509Certificate"):
-            await self._refused(profile, name, transport, "profile does not allow creating devices by X.509 certificate")
+            await self._refused(profile, name, transport,
+                                "profile does not allow creating devices by X.509 certificate")
             return None
         if existing is not None:
             await self._refused(profile, name, transport, "a device with this name already exists in another profile")

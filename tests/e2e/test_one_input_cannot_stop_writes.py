@@ -11,8 +11,8 @@ import pytest
 from aiocoap import Code, Context
 
 from gridlinks.plugins.transport_mqtt.settings import MqttSettings
+from tests.coap_client import CoapClient, coap_port
 from tests.mqtt_wire import MqttWire
-from tests.test_coap_device_api import CoapClient, coap_port
 
 SURROGATE_NAME = '{"deviceName": "\\ud800", "provisionDeviceKey": "wrong", "provisionDeviceSecret": "wrong"}'
 BIG_TS = '{"ts": 9223372036854775808, "values": {"t": 1}}'

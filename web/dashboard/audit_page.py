@@ -53,7 +53,8 @@ async def audit_log(request: web.Request) -> web.Response:
                                             limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     else:
         total, rows = await hub.audit.query(tenant_id=who.tenant_id, action=action, outcome=outcome,
-                                            since_ms=since, until_ms=until, limit=PAGE_SIZE * 4 if device_name else PAGE_SIZE,
+                                            since_ms=since, until_ms=until,
+                                            limit=PAGE_SIZE * 4 if device_name else PAGE_SIZE,
                                             offset=0 if device_name else page * PAGE_SIZE)
         if device_name:
             rows = [r for r in rows if r.device_name == device_name][:PAGE_SIZE]

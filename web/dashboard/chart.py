@@ -27,7 +27,8 @@ def provisioning_chart(buckets: list[Bucket]) -> Markup:
     for frac in (0, 0.5, 1):
         y = PAD_TOP + plot_h * (1 - frac)
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">{int(top * frac)}</text>')
+        parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
+                     f'{int(top * frac)}</text>')
     for i, b in enumerate(buckets):
         x = PAD_LEFT + i * slot + (slot - bar) / 2
         ok_h = plot_h * b.ok / top

@@ -127,7 +127,8 @@ async def _attribute_form(request: web.Request) -> tuple[Device, str, str, Any]:
     data = await form(request)
     scope, key = field(data, "scope"), field(data, "key")
     if scope not in EDITABLE_SCOPES:
-        raise BadRequest("Only server and shared attributes can be changed here; client attributes come from the device.")
+        raise BadRequest("Only server and shared attributes can be changed here; "
+                         "client attributes come from the device.")
     if not key:
         raise redirect(_attributes_url(request, device), "An attribute needs a key.", "error")
     return device, scope, key, data

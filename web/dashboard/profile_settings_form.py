@@ -112,7 +112,8 @@ class ProfileSettingsForm:
         hub.pm.hook.register_profile_settings(hub=hub, register=models.append)
         for model in models:
             self.plugin_groups.append(SettingGroup(
-                _legend(model), [SettingField.of(info.alias or name, info) for name, info in model.model_fields.items()],
+                _legend(model),
+                [SettingField.of(info.alias or name, info) for name, info in model.model_fields.items()],
                 labels=dict(model.credential_labels)))
 
     def config_keys(self) -> set[str]:

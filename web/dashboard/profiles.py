@@ -45,8 +45,9 @@ def _view(profile: DeviceProfile | None, values: dict[str, Any] | None = None) -
     """What the form shows: the saved profile, or what was just submitted."""
     if values is not None:
         cfg = values["config"]
-        return {"name": values["name"], "description": values["description"], "provision_type": values["provision_type"],
-                "key": values["key"] or "", "secret": values["secret"] or "", "config": cfg}
+        return {"name": values["name"], "description": values["description"],
+                "provision_type": values["provision_type"], "key": values["key"] or "",
+                "secret": values["secret"] or "", "config": cfg}
     if profile is None:
         return {"name": "", "description": "", "provision_type": "ALLOW_CREATE_NEW_DEVICES", "key": "", "secret": "",
                 "config": {}}

@@ -31,7 +31,8 @@ class PreSharedKey:
     async def authenticate(self, presented: PresentedCredentials):
         if not presented.password or presented.username != "psk":
             return None
-        found = await self.hub.credentials.lookup(NAME, "psk:" + hashlib.sha256(presented.password.encode()).hexdigest())
+        digest = hashlib.sha256(presented.password.encode()).hexdigest()
+        found = await self.hub.credentials.lookup(NAME, "psk:" + digest)
         return found[0] if found else None
 
 

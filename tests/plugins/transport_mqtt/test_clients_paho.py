@@ -10,9 +10,8 @@ import json
 
 import pytest
 
-from tests.plugins.transport_mqtt.conftest import with_mqtt_ports
 from tests.plugins.transport_mqtt.paho_client import V5, V311, Paho, properties, publish_properties
-from tests.support import hub_config, start_hub, stop_hub
+from tests.support import hub_config, start_hub, stop_hub, with_mqtt_ports
 
 TELEMETRY = "v1/devices/me/telemetry"
 ATTRIBUTES = "v1/devices/me/attributes"

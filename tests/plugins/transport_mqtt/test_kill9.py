@@ -15,7 +15,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,9 +25,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.load.mqtt_client import MqttClient
+from tests.cli_support import GRIDLINKS
 from tests.support import port_env
 
-GRIDLINKS = Path(sys.executable).parent / "gridlinks"
 DEVICES = 8
 IN_FLIGHT = 64          # QoS 1 publishes outstanding per session (under mqtt.receive_maximum)
 FLOOD_S = 1.5           # how long the flood runs before the kill

@@ -28,8 +28,7 @@ from tests.mqtt_wire import (
     packet,
     properties,
 )
-from tests.plugins.transport_mqtt.conftest import with_mqtt_ports
-from tests.support import hub_config, start_hub, stop_hub
+from tests.support import hub_config, start_hub, stop_hub, with_mqtt_ports
 
 TELEMETRY = "v1/devices/me/telemetry"
 
@@ -141,7 +140,8 @@ def _varint(n: int) -> bytes:
 
 async def test_garbage_and_truncated_packets_never_log_a_traceback(hub, caplog):
     inputs = [b"\x00\x00", b"\xff\xff\xff\xff\xff", packet(CONNECT, 0, b"\x00\x04MQTT\x05"),
-              packet(CONNECT, 0, _str("MQTT") + bytes([4, 0x02]) + b"\x00\x3c" + _str("a")) + b"\x30\xff\xff\xff\xff\x7f",
+              packet(CONNECT, 0, _str("MQTT") + bytes([4, 0x02]) + b"\x00\x3c" + _str("a"))
+              + b"\x30\xff\xff\xff\xff\x7f",
               packet(CONNECT, 0, _str("MQTT") + bytes([5, 0x02]) + b"\x00\x3c" + b"\x05\x99\x00" + _str("a"))]
     for data in inputs:
         client = await MqttWire.open(hub.mqtt_port)

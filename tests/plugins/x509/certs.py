@@ -56,7 +56,8 @@ def client_context(hub, cert: Cert | None = None) -> ssl.SSLContext:
 async def tls_login(hub, cert: Cert | None = None, **kwargs):
     """(client, CONNACK code); code -1 when the TLS handshake itself refused the certificate."""
     try:
-        return await MqttWire.connect(hub.tls_port, ssl=client_context(hub, cert), server_hostname="localhost", **kwargs)
+        return await MqttWire.connect(hub.tls_port, ssl=client_context(hub, cert), server_hostname="localhost",
+                                      **kwargs)
     except (ssl.SSLError, ConnectionError):
         return None, -1
 

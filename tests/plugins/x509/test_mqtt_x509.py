@@ -73,7 +73,8 @@ async def test_chain_create_then_rotate(hub, tmp_path):
     device = await device_named(hub, "abc")
     assert device is not None and device["type"] == "chain"
     assert (await credentials(hub, device["id"]["id"]))["credentialsValue"] == first.body
-    attrs = (await hub.admin("GET", f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/values/attributes/SERVER_SCOPE"))[1]
+    attrs = (await hub.admin(
+        "GET", f"/api/plugins/telemetry/DEVICE/{device['id']['id']}/values/attributes/SERVER_SCOPE"))[1]
     assert {"key": "provisionState", "value": "provisioned"}.items() <= attrs[0].items()
 
     rotated = Cert(tmp_path, "device-abc.example", issuer=ca)  # new key, same name
@@ -150,7 +151,7 @@ async def test_chain_through_an_intermediate(hub, tmp_path):
 
 
 def test_cli_creates_chain_profile_from_ca_file(tmp_path):
-    from tests.test_cli import cli
+    from tests.cli_support import cli
 
     ca = Cert(tmp_path, "CLI CA", ca=True)
     data = tmp_path / "cli-data"
