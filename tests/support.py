@@ -189,3 +189,20 @@ def seed_python_or_skip():
 
 
 __all__ = ["free_port", "hub_config", "start_hub", "stop_hub", "run_script", "RunningHub", "sys"]
+
+
+REDIS_URL = os.environ.get("GRIDLINKS_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+async def redis_or_skip() -> None:
+    """Skip the calling test, with the reason, where no Redis answers at ``REDIS_URL``."""
+    import pytest
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc!r}")
+    finally:
+        await client.aclose()

@@ -5,7 +5,6 @@ claim info that survives a restart of the hub."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import pytest
@@ -13,9 +12,8 @@ import pytest
 from gridlinks.core.errors import ServiceUnavailable, StartupError
 from gridlinks.plugins.claim_store_redis import RedisClaimStore
 from tests.claim_support import claim, customer_user, new_device
-from tests.support import free_port, hub_config, start_hub, stop_hub
+from tests.support import REDIS_URL, free_port, hub_config, start_hub, stop_hub
 
-REDIS_URL = os.environ.get("GRIDLINKS_TEST_REDIS", "redis://127.0.0.1:6379/0")
 PLUGINS = ["access_token", "provision_allow_create", "provision_disabled", "http", "admin_api", "claim_api",
            "customer_api", "claim_store_redis", "claim_device_key", "claim_server_key"]
 

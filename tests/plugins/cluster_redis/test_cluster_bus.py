@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from gridlinks.core.bus import EventBus
 from gridlinks.core.events import AttributesUpdated, DeviceProvisioned, Event
 from gridlinks.plugins.cluster_redis.bus import RedisClusterBus, decode, encode
-from tests.plugins.test_claim_store_redis import REDIS_URL, _store
+from tests.support import REDIS_URL, redis_or_skip
 
 
 async def _nodes(count: int) -> list[tuple[RedisClusterBus, list[Event]]]:
-    await (await _store("probe:")).close()  # skips, with the reason, where Redis is absent
+    await redis_or_skip()
     nodes = []
     for _ in range(count):
         bus, seen = EventBus(), []

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -18,11 +17,10 @@ import pytest
 
 from gridlinks.core.config import DEFAULT_PLUGINS
 from tests.claim_support import new_device
+from tests.cli_support import GRIDLINKS
 from tests.mqtt_wire import MqttWire
-from tests.plugins.test_claim_store_redis import REDIS_URL, _store
-from tests.support import hub_config, port_env, start_hub, stop_hub
+from tests.support import REDIS_URL, hub_config, port_env, redis_or_skip, start_hub, stop_hub
 
-GRIDLINKS = Path(sys.executable).parent / "gridlinks"
 PLUGINS = [*DEFAULT_PLUGINS, "cluster_redis"]
 
 
@@ -50,7 +48,7 @@ async def _node_b(tmp_path: Path, db_url: str) -> tuple[subprocess.Popen, dict[s
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_changes_on_node_a_reach_a_device_on_node_b(tmp_path, db_url):
-    await (await _store("probe:")).close()  # skips, with the reason, where Redis is absent
+    await redis_or_skip()
     node_a = await start_hub(hub_config(tmp_path / "a", db_url=db_url, redis_url=REDIS_URL, plugins=PLUGINS))
     proc = None
     try:

@@ -4,31 +4,18 @@ on one PostgreSQL database without redis_url, refuses to start with one line say
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.plugins.test_claim_store_redis import REDIS_URL
-from tests.support import hub_config, port_env, start_hub, stop_hub
-
-GRIDLINKS = Path(sys.executable).parent / "gridlinks"
+from tests.cli_support import cli
+from tests.support import REDIS_URL, hub_config, start_hub, stop_hub
 
 
 async def _second_node(data_dir: Path, **env: str) -> tuple[int, str]:
     """Exit status and output of `gridlinks run` that is expected to refuse at once."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
-    full.update(port_env(), GRIDLINKS_DATA_DIR=str(data_dir), **env)
-    proc = await asyncio.create_subprocess_exec(str(GRIDLINKS), "run", env=full, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError("the second node started instead of refusing") from None
-    return proc.returncode, out.decode()
+    proc = await asyncio.to_thread(cli, data_dir, "run", env=env, check=False, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 async def test_a_second_node_on_one_sqlite_file_refuses(tmp_path):
