@@ -122,7 +122,7 @@ class Hub:
             if opener is not None:
                 await opener()
         self.audit.attach()
-        self.auth.load_signing_key()
+        await self.auth.load_signing_key()
         self._opened = True
         return self
 

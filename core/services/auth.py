@@ -4,15 +4,16 @@ Tokens are HS256 JWTs carrying the user id, authority, tenant and customer, like
 reference's, so ``X-Authorization: Bearer <jwt>`` works for existing REST clients. Each
 also names its sign-in session, a database row: signing out deletes the row, and every
 token of that session stops working at once (see :mod:`gridlinks.core.storage.session_models`).
-The signing key comes from ``auth.jwt_secret`` or is generated once into
-``data_dir/jwt.secret`` (mode 0600) so logins survive restarts.
+The signing key comes from ``auth.jwt_secret`` or is generated once into the database
+(``hub_secret``), so logins survive restarts and every node of a hub signs and checks with
+the same key; a ``data_dir/jwt.secret`` left by an older hub is taken over, so its tokens
+stay valid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import time
 import uuid
@@ -23,16 +24,21 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.bus import EventBus
 from gridlinks.core.config import AuthSettings
 from gridlinks.core.errors import BadRequest, Conflict, ServiceUnavailable, TokenExpired, Unauthorized
 from gridlinks.core.events import SessionsRevoked, UserLogin, UserLogout
-from gridlinks.core.storage.database import Storage, owner_only
-from gridlinks.core.storage.models import Authority, Customer, Tenant, User
+from gridlinks.core.storage.database import Storage
+from gridlinks.core.storage.models import Authority, Customer, HubSecret, Tenant, User
 from gridlinks.core.storage.session_models import AuthSession
+from gridlinks.core.storage.writes import Insert
 
 log = logging.getLogger(__name__)
+
+JWT_KEY = "jwt_signing_key"
+LEGACY_KEY_FILE = "jwt.secret"  # where hubs before the shared key kept it
 
 # The reference's message for an expired token (errorCode 11); a signed-out or revoked
 # token gets the same answer, which tells a client to refresh or sign in again.
@@ -73,18 +79,23 @@ class AuthService:
             raise ServiceUnavailable("the signing key is not loaded (the hub is not open)")
         return self._key
 
-    def load_signing_key(self) -> None:
+    async def load_signing_key(self) -> None:
         configured = self.settings.jwt_secret
         if configured:
             self._key = configured
             return
-        path = self.data_dir / "jwt.secret"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
-        owner_only(path)  # a key file from an older hub or copied with a loose umask
-        self._key = path.read_text().strip()
+        row = await HubSecret.get_or_none(name=JWT_KEY)
+        if row is None:
+            legacy = self.data_dir / LEGACY_KEY_FILE
+            value = legacy.read_text().strip() if legacy.exists() else secrets.token_urlsafe(48)
+            try:
+                await self.storage.write([Insert(HubSecret, {"name": JWT_KEY, "value": value})])
+            except IntegrityError:
+                pass  # another node stored one first: every node uses that one
+            row = await HubSecret.get(name=JWT_KEY)
+            if legacy.exists():
+                legacy.unlink()  # the database holds it now; no second copy of a secret on disk
+        self._key = row.value
 
     # -- passwords ----------------------------------------------------------------
 

@@ -56,6 +56,17 @@ class Scope:
     ALL = (SERVER, SHARED, CLIENT)
 
 
+class HubSecret(Model):
+    """Secrets every node of one hub must share (the JWT signing key), generated once by
+    whichever node needs one first: a token signed by one node is valid on every other."""
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    value = fields.TextField()
+
+    class Meta:
+        table = "hub_secret"
+
+
 class SchemaVersion(Model):
     """One row per applied migration (see :mod:`gridlinks.core.storage.migrations`)."""
 

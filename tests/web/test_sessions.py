@@ -212,7 +212,7 @@ async def test_tokens_without_a_session_are_refused_as_expired(running, tmp_path
     """Tokens signed before sessions existed (an upgraded hub) carry no ``sid``."""
     status, who = await me(running, running.admin_token)
     now = int(time.time())
-    key = (running.hub.settings.data_dir / "jwt.secret").read_text().strip()
+    key = running.hub.auth._signing_key()
     legacy = jwt.encode({"sub": ADMIN_EMAIL, "userId": who["id"]["id"], "scopes": ["TENANT_ADMIN"], "iat": now,
                          "iss": "gridlinks", "exp": now + 600}, key, algorithm="HS256")
     assert await me(running, legacy) == (401, EXPIRED)

@@ -165,18 +165,18 @@ def test_data_dir_is_0700_and_database_and_key_files_0600(tmp_path):
         assert hub.login("nobody@x.test", "x") == 401
         files = {p.name: mode(p) for p in data.iterdir() if p.is_file()}
         assert mode(data) == 0o700
-        for name in ("hub.db", "hub.db-wal", "hub.db-shm", "jwt.secret"):
+        for name in ("hub.db", "hub.db-wal", "hub.db-shm"):
             assert files.get(name) == 0o600, files
+        assert "jwt.secret" not in files  # the signing key lives in the database (0600 above)
         tls_key = data / "tls" / "server.key"
         if tls_key.exists():
             assert mode(tls_key) == 0o600
     # A data dir left loose by an older hub is tightened on the next start.
     data.chmod(0o755)
-    for name in ("hub.db", "jwt.secret"):
-        (data / name).chmod(0o644)
+    (data / "hub.db").chmod(0o644)
     cli(data, "profile", "list")
     assert mode(data) == 0o700
-    assert mode(data / "hub.db") == 0o600 and mode(data / "jwt.secret") == 0o600
+    assert mode(data / "hub.db") == 0o600
 
 
 async def test_migration_backups_are_owner_only(tmp_path):

@@ -54,6 +54,10 @@ async def test_changes_on_node_a_reach_a_device_on_node_b(tmp_path, db_url):
     try:
         device_id, token = await new_device(node_a, "roams-between-nodes")
         proc, ports, log = await _node_b(tmp_path, db_url)
+        # One signing key in the database: a token signed by node A is valid on node B.
+        async with node_a.session.get(f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}/api/auth/user",
+                                      headers={"X-Authorization": f"Bearer {node_a.admin_token}"}) as response:
+            assert response.status == 200, await response.text()
         device, rc = await MqttWire.connect(int(ports["GRIDLINKS_MQTT_PORT"]), client_id="roamer", username=token)
         assert rc == 0, f"node B refused the device's login: {rc}\n{log.read_text()[-2000:]}"
         assert await device.subscribe("v1/devices/me/attributes", 1) == 1
