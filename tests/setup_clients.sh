@@ -30,27 +30,25 @@ make_venv .venv-tbmqtt "$TBMQTT" $TBMQTT
 # (tb-paho-mqtt-client), hence a venv of its own; mmh3 up front as above.
 TBMQTT_NEW="tb-mqtt-client==1.13.14 mmh3"
 make_venv .venv-tbmqtt-new "$TBMQTT_NEW" $TBMQTT_NEW
-# Debian's chromium for the dashboard's browser tests (Playwright drives it; `playwright
-# install` cannot download browsers here). Installed as root when missing; apt-get update
-# runs only if the first install attempt fails. Without it the browser tests skip.
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages some tests drive (installed as root when missing; apt-get update runs only
+# if the first attempt fails). Without one, the tests that need it skip and say why.
+apt_package() {  # command that must exist, package, the tests that need it
+  local command=$1 package=$2 tests=$3
+  command -v "$command" >/dev/null 2>&1 && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+    apt-get install -y -q "$package" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$package" >/dev/null 2>&1; } \
+      || echo "could not install $package: $tests will be skipped"
   else
-    echo "chromium is missing and this is not root: the dashboard browser tests will be skipped"
+    echo "$package is missing and this is not root: $tests will be skipped"
   fi
-fi
-# Debian's mosquitto-clients (mosquitto_pub / _sub / _rr, MQTT 3.1.1 and 5) for
-# tests/plugins/transport_mqtt/test_clients_mosquitto.py, installed the same way; without
-# it those tests skip and say why.
-if ! command -v mosquitto_pub >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends mosquitto-clients >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends mosquitto-clients >/dev/null 2>&1; } \
-      || echo "could not install mosquitto-clients: the mosquitto client tests will be skipped"
-  else
-    echo "mosquitto-clients is missing and this is not root: the mosquitto client tests will be skipped"
-  fi
-fi
+}
+# chromium: the dashboard's browser tests (Playwright drives it; `playwright install`
+# cannot download browsers here).
+apt_package chromium chromium "the dashboard browser tests"
+# mosquitto-clients: mosquitto_pub / _sub / _rr, MQTT 3.1.1 and 5
+# (tests/plugins/transport_mqtt/test_clients_mosquitto.py).
+apt_package mosquitto_pub mosquitto-clients "the mosquitto client tests"
+# haproxy: the balancer of docs/scale-out.md (tests/e2e/test_haproxy_two_nodes.py, config/haproxy.cfg).
+apt_package haproxy haproxy "the HAProxy test"

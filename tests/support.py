@@ -206,3 +206,32 @@ async def redis_or_skip() -> None:
         pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc!r}")
     finally:
         await client.aclose()
+
+
+async def run_until(python: Path, script: Path, answers: list[str], cwd: Path, marker: str,
+                    limit_s: float = 60.0) -> str:
+    """Run ``script`` answering its prompts; return its output once ``marker`` is printed
+    (then stop it), or when it exits, or after ``limit_s``."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        str(python), str(script), cwd=str(cwd), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc.stdin.write(("\n".join(answers) + "\n").encode())
+    await proc.stdin.drain()
+    out: list[str] = []
+
+    async def read() -> None:
+        async for line in proc.stdout:
+            out.append(line.decode("utf-8", "replace"))
+            if marker in out[-1]:
+                return
+
+    try:
+        await asyncio.wait_for(read(), limit_s)
+    except TimeoutError:
+        out.append(f"\n[test] no {marker!r} within {limit_s} s\n")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    return "".join(out)

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from gridlinks.core.storage.models import Device, DeviceCredentials
-from tests.support import REPO, hub_config, seed_python_or_skip, start_hub, stop_hub
+from tests.support import REPO, hub_config, run_until, seed_python_or_skip, start_hub, stop_hub
 
 SCRIPTS = Path(__file__).resolve().parent / "seed_scripts"
 TB_PYTHON = REPO / ".venv-tbmqtt" / "bin" / "python"
 CONNECTED = "[ThingsBoard client] Connected to ThingsBoard with credentials"
-LIMIT_S = 60.0
 
 
 @pytest.fixture
@@ -31,34 +29,6 @@ async def hub(tmp_path):
         yield running
     finally:
         await stop_hub(running)
-
-
-async def run_until(python: Path, script: Path, answers: list[str], cwd: Path, marker: str) -> str:
-    """Run ``script`` answering its prompts; return its output once ``marker`` is printed
-    (then stop it), or when it exits, or after LIMIT_S."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    proc = await asyncio.create_subprocess_exec(
-        str(python), str(script), cwd=str(cwd), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    proc.stdin.write(("\n".join(answers) + "\n").encode())
-    await proc.stdin.drain()
-    out: list[str] = []
-
-    async def read() -> None:
-        async for line in proc.stdout:
-            out.append(line.decode("utf-8", "replace"))
-            if marker in out[-1]:
-                return
-
-    try:
-        await asyncio.wait_for(read(), LIMIT_S)
-    except TimeoutError:
-        out.append(f"\n[test] no {marker!r} within {LIMIT_S} s\n")
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-    return "".join(out)
 
 
 async def credentials_of(name: str) -> DeviceCredentials:
@@ -114,7 +84,7 @@ async def test_tb_mqtt_client_provision(hub):
     proc = await asyncio.create_subprocess_exec(str(TB_PYTHON), "-c", TB_PROVISION, hub.mqtt_port, hub.key, hub.secret,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), LIMIT_S)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
     finally:
         if proc.returncode is None:
             proc.kill()
