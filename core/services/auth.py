@@ -216,7 +216,7 @@ class AuthService:
         if sid is None or not await AuthSession.filter(id=sid).delete():
             return False
         await self.bus.fire(UserLogout(outcome="SUCCESS", actor=claims.get("sub"),
-                                           tenant_id=claims.get("tenantId")))
+                                       tenant_id=claims.get("tenantId")))
         return True
 
     async def revoke_sessions(self, user: User, actor: str | None = None) -> int:
@@ -224,7 +224,7 @@ class AuthService:
         ``actor``: who did it (the user themself when None). Returns how many ended."""
         ended = await AuthSession.filter(user_id=user.id).delete()
         await self.bus.fire(SessionsRevoked(outcome="SUCCESS", actor=actor or user.email,
-                                                tenant_id=user.tenant_id, user=user.email, sessions=ended))
+                                            tenant_id=user.tenant_id, user=user.email, sessions=ended))
         return ended
 
     async def _purge_expired_sessions(self) -> None:

@@ -176,7 +176,7 @@ class BulkImporter:
                 on_progress(done, len(numbered))
         result.errors_list.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
         await self.bus.fire(BulkImportFinished(outcome="SUCCESS" if not result.errors else "PARTIAL",
-                                                   tenant_id=str(tenant.id), **result.to_json()))
+                                               tenant_id=str(tenant.id), **result.to_json()))
         return result
 
     def _take_chunk(self, queue, mapping: Mapping, result: ImportResult):

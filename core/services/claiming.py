@@ -172,7 +172,7 @@ class ClaimService:
             await self.bus.fire(ClaimRegistered(**event, outcome=FAILURE, reason=str(exc)))
             raise
         await self.bus.fire(ClaimRegistered(**event, outcome=SUCCESS, duration_ms=duration_ms,
-                                                expiration_ms=info.expiration_ms))
+                                            expiration_ms=info.expiration_ms))
         return info
 
     async def register_for_gateway(self, gateway: Device, payload: Any, transport: str) -> dict[str, dict[str, Any]]:
@@ -293,7 +293,7 @@ class ClaimService:
             raise
         if device.customer_id is not None:
             await self.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
-                                                  reason="device already has a customer"))
+                                              reason="device already has a customer"))
             return ClaimResult(CLAIMED)
         info = await self.pending(device)
         reason = self._refusal(info, secret)
@@ -303,14 +303,14 @@ class ClaimService:
             # longer and longer (capped); they never lock the device, so never the owner.
             delay_s = await self.limiter.backoff(claim_limits.device(device.id))
             await self.bus.fire(DeviceClaimed(**event, outcome=FAILURE, reason=reason,
-                                                  delay_ms=round(delay_s * 1000)))
+                                              delay_ms=round(delay_s * 1000)))
             if delay_s > 0:
                 await asyncio.sleep(delay_s)
             return ClaimResult(FAILURE)
         await self.limiter.succeeded(caller, caller_here)
         if not await self._assign(device, who):
             await self.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
-                                                  reason="claimed concurrently by another request"))
+                                              reason="claimed concurrently by another request"))
             return ClaimResult(CLAIMED)
         await self._discard(device)
         await self.limiter.succeeded(claim_limits.device(device.id))
@@ -376,7 +376,7 @@ class ClaimService:
         await self.storage.write(unit)
         await self._discard(device)
         await self.bus.fire(DeviceReclaimed(**event, outcome=SUCCESS,
-                                                customer_id=str(previous) if previous else None))
+                                            customer_id=str(previous) if previous else None))
 
     async def _require_claim_permission(self, who: Principal) -> None:
         await self.permissions.require(who, Resource.DEVICE, Operation.CLAIM_DEVICES)

@@ -86,5 +86,5 @@ class CredentialService:
         await self.storage.write(replace_credentials_ops(device.id, spec))
         creds = await DeviceCredentials.get(device_id=device.id)
         await self.bus.fire(CredentialsIssued(device_id=str(device.id), device_name=device.name,
-                                                  credentials_type=spec.type))
+                                              credentials_type=spec.type))
         return creds

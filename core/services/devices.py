@@ -103,7 +103,7 @@ class DeviceService:
             raise Conflict(conflict_message(exc)) from None
         device = await Device.get(id=device_id)
         await self.bus.fire(DeviceCreated(device_id=str(device.id), device_name=device.name,
-                                              tenant_id=str(tenant.id)))
+                                          tenant_id=str(tenant.id)))
         return device
 
     async def get(self, tenant_id: uuid.UUID | None, device_id: Any) -> Device:
@@ -167,7 +167,7 @@ class DeviceService:
         ts = now_ms()
         await self.storage.write([attribute_upsert(device.id, scope, k, v, ts) for k, v in values.items()])
         await self.bus.fire(AttributesUpdated(device_id=str(device.id), scope=scope,
-                                                  values=values, source=source))
+                                              values=values, source=source))
 
     async def delete_attributes(self, device: Device, scope: str, keys: list[str], source: str = "") -> None:
         if scope not in Scope.ALL:
@@ -177,7 +177,7 @@ class DeviceService:
         await self.storage.write([Delete(Attribute, {"device_id": device.id, "scope": scope, "key": k})
                                       for k in keys])
         await self.bus.fire(AttributesDeleted(device_id=str(device.id), scope=scope,
-                                                  keys=list(keys), source=source))
+                                              keys=list(keys), source=source))
 
     async def get_attributes(self, device: Device, scope: str, keys: list[str] | None = None) -> list[Attribute]:
         q = Attribute.filter(device_id=device.id, scope=scope)
