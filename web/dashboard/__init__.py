@@ -10,12 +10,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gridlinks.core import hookimpl
-from gridlinks.web.dashboard.app import PREFIX, build_app
+from gridlinks.web.dashboard.app import PREFIX, STATIC, build_app
 from gridlinks.web.dashboard.builtin import builtin_pages
 from gridlinks.web.dashboard.pages import PageRegistry
 from gridlinks.web.dashboard.settings import DashboardSettings
 
 SECTION = "dashboard"
+FAVICON = STATIC / "favicon.svg"
 
 
 @hookimpl
@@ -42,3 +43,10 @@ def register_web_routes(hub, app):
         raise web.HTTPFound(f"{PREFIX}/")
 
     app.router.add_get("/", home)
+
+    async def favicon(request: web.Request) -> web.Response:
+        # Browsers ask for /favicon.ico on pages that name no icon (the API's own pages).
+        return web.Response(body=FAVICON.read_bytes(), content_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    app.router.add_get("/favicon.ico", favicon)

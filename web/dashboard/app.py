@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gridlinks.core.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, TooManyAttempts, Unauthorized
 from gridlinks.web.bodies import limits
+from gridlinks.web.dashboard.masking import shown
 from gridlinks.web.dashboard.pages import PUBLIC, PageRegistry
 from gridlinks.web.dashboard.render import pretty_json, render, ts_text, url
 from gridlinks.web.dashboard.session import CSRF_FIELD, CSRF_HEADER, csrf_for, csrf_ok, session_token
@@ -142,6 +143,7 @@ def build_app(hub, settings, pages: PageRegistry, client_max_size: int) -> web.A
                                undefined=jinja2.StrictUndefined)
     env.filters["ts"] = ts_text
     env.filters["pretty_json"] = pretty_json
+    env.filters["shown"] = shown
     env.globals["static"] = lambda path: f"{PREFIX}/static/{path}"
 
     def url_global(name: str, query_: dict | None = None, **parts) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gridlinks.web.dashboard import audit_page, bulk, devices, feed, overview, profiles, views_auth
+from gridlinks.web.dashboard import audit_page, bulk, devices, feed, masking, overview, profiles, views_auth
 from gridlinks.web.dashboard.pages import ANYONE, CUSTOMER, PUBLIC, Page
 from gridlinks.web.dashboard.render import state, url
 from gridlinks.web.dashboard.state import WHO
@@ -37,6 +37,7 @@ def builtin_pages(hub) -> list[Page]:
         Page("/devices/{id}/attributes", devices.attribute_save, "attribute_save", methods=POST),
         Page("/devices/{id}/attributes/delete", devices.attribute_delete, "attribute_delete", methods=POST),
         Page("/devices/{id}/delete", devices.device_delete, "device_delete", methods=POST),
+        Page("/reveal/{kind}/{id}", masking.reveal, "reveal", methods=POST),
         Page("/import", bulk.import_start_page, "bulk_import", methods=GET_POST, menu="Bulk import", order=40,
              icon="upload"),
         Page("/import/{job}", bulk.import_job_page, "import_job"),

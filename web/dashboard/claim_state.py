@@ -13,11 +13,26 @@ import segno
 from aiohttp import web
 from markupsafe import Markup
 
+from gridlinks.core.errors import BadRequest
+from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.core.storage.models import Device, Scope, now_ms
 from gridlinks.web.dashboard.render import state
 from gridlinks.web.dashboard.stats import CLAIMING_DATA, claim_expiration
 
 CLAIMING_ALLOWED = "claimingAllowed"
+
+
+def claim_secret(data: Any) -> str | None:
+    """``claimingData``'s secretKey, the attribute as an object or as its JSON text."""
+    if isinstance(data, str):
+        try:
+            data = decode_json(data, CLAIMING_DATA)
+        except BadRequest:
+            return None
+    secret = data.get("secretKey") if isinstance(data, dict) else None
+    if isinstance(secret, (int, float)) and not isinstance(secret, bool):
+        return str(secret)
+    return secret if isinstance(secret, str) and secret else None
 
 
 @dataclass
@@ -52,7 +67,7 @@ async def claim_state(request: web.Request, device: Device) -> ClaimState:
     claiming = getattr(hub, "claiming", None)
     data = await hub.devices.attribute_value(device, Scope.SERVER, CLAIMING_DATA)
     allowed = await hub.devices.attribute_value(device, Scope.SERVER, CLAIMING_ALLOWED)
-    secret = data.get("secretKey") if isinstance(data, dict) and isinstance(data.get("secretKey"), str) else None
+    secret = claim_secret(data)
     info = await claiming.pending(device) if claiming is not None and claiming.strategies else None
     expires = info.expiration_ms if info else (claim_expiration(data) if data is not None else None)
     pending = bool(info) and info.expiration_ms > now_ms() and device.customer_id is None

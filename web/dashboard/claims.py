@@ -12,13 +12,14 @@ from gridlinks.core.errors import BadRequest, NotFound, TooManyAttempts
 from gridlinks.core.services.claiming import CLAIMED, SUCCESS
 from gridlinks.core.services.tokens import random_alnum
 from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope, now_ms
-from gridlinks.web.dashboard.claim_state import claim_link, qr_svg
+from gridlinks.web.dashboard.claim_state import claim_link, claim_secret, qr_svg
 from gridlinks.web.dashboard.device_list import Cursor, DeviceFilter, device_page
+from gridlinks.web.dashboard.events import TRANSPORT, ClaimDataChanged
+from gridlinks.web.dashboard.history import telemetry_history
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
 from gridlinks.web.dashboard.state import WHO
-from gridlinks.web.dashboard.stats import CLAIMING_DATA
+from gridlinks.web.dashboard.stats import CLAIMING_DATA, claimed_at
 
-TRANSPORT = "DASHBOARD"
 MAX_VALID_HOURS = 24 * 365
 
 
@@ -31,26 +32,48 @@ def _who(request: web.Request):
     return request[WHO]
 
 
+def _valid_hours(text: str) -> float:
+    try:
+        hours = float(text or 24)
+    except ValueError:
+        raise BadRequest("Valid for must be a number of hours.") from None
+    if not 0 < hours <= MAX_VALID_HOURS:  # NaN fails this too
+        raise BadRequest(f"Valid for must be between 0 and {MAX_VALID_HOURS} hours.")
+    return hours
+
+
+async def _audited_claim_change(request: web.Request, device: Device, change: str, **fields) -> None:
+    """The claim-data change's audit row, with who made it (``claim_data_changed``)."""
+    who = _who(request)
+    await state(request).hub.bus.fire(ClaimDataChanged(
+        tenant_id=str(device.tenant_id), device_id=str(device.id), device_name=device.name, actor=who.email,
+        change=change, **fields))
+
+
 async def claim_data_save(request: web.Request) -> web.Response:
     device = await _tenant_device(request)
     data = await form(request)
-    secret = field(data, "secret") or random_alnum(12)
+    typed = field(data, "secret")
     try:
-        hours = float(field(data, "valid_hours") or 24)
-    except ValueError:
-        raise BadRequest("Valid for must be a number of hours.") from None
-    if not 0 < hours <= MAX_VALID_HOURS:
-        raise BadRequest(f"Valid for must be between 0 and {MAX_VALID_HOURS} hours.")
-    value = {"secretKey": secret, "expirationTime": now_ms() + int(hours * 3_600_000)}
+        hours = _valid_hours(field(data, "valid_hours"))
+    except BadRequest as exc:
+        await _audited_claim_change(request, device, "set", outcome="FAILURE", reason=str(exc))
+        raise
+    expires = now_ms() + int(hours * 3_600_000)
+    value = {"secretKey": typed or random_alnum(12), "expirationTime": expires}
     await state(request).hub.devices.set_attributes(device, Scope.SERVER, {CLAIMING_DATA: value},
                                                     source=_who(request).email)
+    await _audited_claim_change(request, device, "set", outcome=SUCCESS, expiration_ms=expires,
+                                generated=not typed)
     raise redirect(url(request, "device", id=device.id) + "#claiming",
                    "Claim data saved. Print the QR code or hand over the secret.")
 
 
 async def claim_data_clear(request: web.Request) -> web.Response:
     device = await _tenant_device(request)
-    await state(request).hub.devices.delete_attributes(device, Scope.SERVER, [CLAIMING_DATA])
+    await state(request).hub.devices.delete_attributes(device, Scope.SERVER, [CLAIMING_DATA],
+                                                       source=_who(request).email)
+    await _audited_claim_change(request, device, "removed", outcome=SUCCESS)
     raise redirect(url(request, "device", id=device.id) + "#claiming", "Claim data removed.")
 
 
@@ -65,7 +88,7 @@ async def claim_print(request: web.Request) -> web.Response:
     """A page with just the QR card, for printing or a label printer."""
     device = await _tenant_device(request)
     value = await state(request).hub.devices.attribute_value(device, Scope.SERVER, CLAIMING_DATA)
-    secret = value.get("secretKey") if isinstance(value, dict) else None
+    secret = claim_secret(value)
     link = claim_link(request, device.name, secret)
     return render(request, "claim_print.html", device=device, secret=secret, link=link, qr=qr_svg(link))
 
@@ -109,7 +132,9 @@ async def my_devices(request: web.Request) -> web.Response:
     page = await device_page(who.tenant_id, flt, st.settings.page_size, after=Cursor.decode(q.get("after")),
                              before=Cursor.decode(q.get("before")), count_cap=st.settings.count_cap)
     customer = await Customer.get(id=who.customer_id)
-    return render(request, "my_devices.html", page=page, customer=customer, filters={"q": q.get("q", "")})
+    claimed = await claimed_at(who.tenant_id, [row["id"] for row in page.rows])
+    return render(request, "my_devices.html", page=page, customer=customer, filters={"q": q.get("q", "")},
+                  claimed=claimed)
 
 
 async def _my_device(request: web.Request) -> Device:
@@ -129,7 +154,7 @@ async def my_device(request: web.Request) -> web.Response:
     attributes = {scope: await hub.devices.get_attributes(device, scope) for scope in (Scope.CLIENT, Scope.SHARED)}
     latest = await hub.devices.latest_telemetry(device)
     return render(request, "my_device.html", device=device, profile=profile, attributes=attributes,
-                  latest=latest)
+                  latest=latest, history=await telemetry_history(device, latest))
 
 
 async def my_device_reclaim(request: web.Request) -> web.Response:

@@ -4,7 +4,6 @@ telemetry, claim state, audit trail) and the attribute editor."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -16,8 +15,10 @@ from gridlinks.core.storage.models import Customer, Device, DeviceProfile, Scope
 from gridlinks.core.types import ProvisionRequest
 from gridlinks.web.dashboard.claim_state import claim_state
 from gridlinks.web.dashboard.device_list import Cursor, DeviceFilter, device_page
+from gridlinks.web.dashboard.history import telemetry_history
 from gridlinks.web.dashboard.render import field, form, redirect, render, state, url
 from gridlinks.web.dashboard.state import WHO
+from gridlinks.web.dashboard.stats import claimed_at
 
 EDITABLE_SCOPES = (Scope.SERVER, Scope.SHARED)
 SCOPE_TITLES = {Scope.SERVER: "Server attributes", Scope.SHARED: "Shared attributes",
@@ -90,22 +91,17 @@ async def device_page_view(request: web.Request) -> web.Response:
     profile = await DeviceProfile.get(id=device.profile_id)
     customer = await Customer.get_or_none(id=device.customer_id) if device.customer_id else None
     creds = await hub.credentials.for_device(device)
-    creds_value = hub.credentials.response_value(creds) if creds else None
     attributes = {scope: await hub.devices.get_attributes(device, scope) for scope in Scope.ALL}
     latest = await hub.devices.latest_telemetry(device)
+    history = await telemetry_history(device, latest)
     _, trail = await hub.audit.query(tenant_id=who.tenant_id, device_id=device.id, limit=25)
     claim = await claim_state(request, device)
+    claimed = (await claimed_at(who.tenant_id, [device.id])).get(str(device.id)) if device.customer_id else None
     customers = await Customer.filter(tenant_id=who.tenant_id).order_by("title").limit(500)
     return render(request, "device.html", device=device, profile=profile, customer=customer, creds=creds,
-                  creds_value=creds_value, creds_text=_creds_text(creds_value), attributes=attributes,
+                  attributes=attributes,
                   scope_titles=SCOPE_TITLES, editable=EDITABLE_SCOPES, latest=latest, trail=trail, claim=claim,
-                  customers=customers)
-
-
-def _creds_text(value: Any) -> str:
-    if value is None:
-        return ""
-    return json.dumps(value, indent=1) if isinstance(value, dict) else str(value)
+                  customers=customers, claimed_ms=claimed, history=history)
 
 
 def parse_value(text: str) -> Any:

@@ -35,6 +35,7 @@ class SettingField:
     mono: bool = False
     placeholder: str = ""
     strategies: list[str] = field(default_factory=list)  # empty: every strategy
+    secret: bool = False  # a password input that never shows the saved value (empty keeps it)
 
     @classmethod
     def of(cls, alias: str, info: FieldInfo) -> SettingField:
@@ -42,7 +43,8 @@ class SettingField:
         kind = "checkbox" if info.annotation is bool else ("textarea" if extra.get("textarea") else "text")
         return cls(alias, str(extra.get("form") or alias), info.title or alias, info.description or "",
                    info.get_default(call_default_factory=True), kind, bool(extra.get("mono")),
-                   str(extra.get("placeholder") or ""))
+                   str(extra.get("placeholder") or ""),
+                   secret=bool(extra.get("secret")) or (alias == PROVISION_SECRET and kind == "text"))
 
     def read(self, data) -> Any:
         if self.kind == "checkbox":

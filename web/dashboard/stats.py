@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from tortoise.expressions import RawSQL
-from tortoise.functions import Count
+from tortoise.functions import Count, Max
 
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.device_payloads import decode_json
@@ -19,6 +19,7 @@ HOUR_MS = 3_600_000
 PROVISIONED = "device_provisioned"
 PROVISION_FAILED = "provision_failed"
 CLAIMING_DATA = "claimingData"
+CLAIM_ACTION = "device_claimed"
 
 
 @dataclass
@@ -60,6 +61,20 @@ def claim_expiration(value) -> int:
             return 0
     expires = value.get("expirationTime") if isinstance(value, dict) else None
     return int(expires) if isinstance(expires, (int, float)) and not isinstance(expires, bool) else 0
+
+
+async def claimed_at(tenant_id, device_ids: list) -> dict:
+    """When each device was claimed: its latest successful ``device_claimed`` audit row
+    (the claim is the only way a device gets a customer, and a claimed device must be
+    released before it can be claimed again, so the latest success is the current
+    claim). One indexed query for a page of devices; a device without a row maps to
+    nothing (the page says "unknown"), never to its creation time."""
+    if not device_ids:
+        return {}
+    rows = await (AuditEvent.filter(tenant_id=tenant_id, device_id__in=device_ids, action=CLAIM_ACTION,
+                                    outcome="SUCCESS")
+                  .annotate(at=Max("ts")).group_by("device_id").values_list("device_id", "at"))
+    return {str(device_id): at for device_id, at in rows}
 
 
 @dataclass

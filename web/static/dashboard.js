@@ -20,25 +20,58 @@
     try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
     document.body.removeChild(area);
   }
+  // Masked secrets are not in the page: Reveal and Copy fetch them (data-fetch, a POST with
+  // the page's CSRF token; the hub audits it) and keep them in this script only.
+  var csrfMeta = $("meta[name=csrf-token]");
+  var fetched = {};
+  function secretOf(target) {
+    var known = target.getAttribute("data-value");
+    if (known !== null) return Promise.resolve(known);
+    var src = target.getAttribute("data-fetch");
+    if (!src) return Promise.resolve(target.textContent);
+    if (fetched[target.id] !== undefined) return Promise.resolve(fetched[target.id]);
+    return fetch(src, { method: "POST", credentials: "same-origin",
+                        headers: { "X-CSRF-Token": csrfMeta ? csrfMeta.content : "" } })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (body) { fetched[target.id] = String(body.value); return fetched[target.id]; });
+  }
+  function failed(button) {
+    var old = button.textContent; button.textContent = "Unavailable"; setTimeout(function () { button.textContent = old; }, 1500);
+  }
   $$("[data-copy]").forEach(function (button) {
     button.hidden = false;
     button.addEventListener("click", function () {
       var target = document.getElementById(button.getAttribute("data-copy"));
-      if (target) copyText(target.getAttribute("data-value") || target.textContent, button);
+      if (target) secretOf(target).then(function (text) { copyText(text, button); }, function () { failed(button); });
     });
   });
 
-  // Secrets render masked; "Reveal" swaps in the value kept in data-value.
   $$("[data-reveal]").forEach(function (button) {
     button.hidden = false;
     button.addEventListener("click", function () {
       var target = document.getElementById(button.getAttribute("data-reveal"));
       if (!target) return;
-      var shown = target.getAttribute("data-shown") === "1";
-      target.textContent = shown ? "••••••••••••" : target.getAttribute("data-value");
-      target.classList.toggle("masked", shown);
-      target.setAttribute("data-shown", shown ? "0" : "1");
-      button.textContent = shown ? "Reveal" : "Hide";
+      if (target.getAttribute("data-shown") === "1") {
+        target.textContent = "••••••••••••"; target.classList.add("masked");
+        target.setAttribute("data-shown", "0"); button.textContent = "Reveal";
+        return;
+      }
+      secretOf(target).then(function (text) {
+        target.textContent = text; target.classList.remove("masked");
+        target.setAttribute("data-shown", "1"); button.textContent = "Hide";
+      }, function () { failed(button); });
+    });
+  });
+
+  // A password input's "Show" shows what was typed there.
+  $$("[data-show-input]").forEach(function (button) {
+    var input = document.getElementById(button.getAttribute("data-show-input"));
+    if (!input) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var show = input.type === "password";
+      input.type = show ? "text" : "password";
+      button.textContent = show ? "Hide" : "Show";
     });
   });
 
