@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from gridlinks.core.storage.models import Device
+from gridlinks.core.storage.models import Device, DeviceProfile
 from tests.browser.support import ARTIFACTS, CHROMIUM, launch_chromium
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -60,9 +60,11 @@ async def test_tenant_admin_and_customer_in_a_real_browser(running):
             await page.click("form.stack button[type=submit]")
             await page.wait_for_selector("#profile-key")
             key = await page.get_attribute("#profile-key", "data-value")
-            secret = await page.get_attribute("#profile-secret", "data-value")
+            assert await page.get_attribute("#profile-secret", "data-value") is None  # not in the page
             await page.click("[data-reveal=profile-secret]")
-            assert await page.inner_text("#profile-secret") == secret
+            await page.wait_for_selector("#profile-secret[data-shown='1']")
+            secret = await page.inner_text("#profile-secret")
+            assert secret == (await DeviceProfile.get(provision_key=key)).provision_secret
             await shot(page, "02-profile")
 
             # A device provisioned over HTTP appears in the live feed.

@@ -40,9 +40,9 @@ async def _rows(device: Device, key: str, start: int, end: int) -> list[tuple[in
     window = TimeseriesValue.filter(device_id=device.id, key=key, ts__gte=start, ts__lte=end)
     if await window.count() > MAX_POINTS:
         size = -(-(end - start) // BUCKETS)
-        ids = await (window.annotate(bucket=RawSQL(f"(ts - {int(start)}) / {int(size)}"), last=Max("id"))
-                     .group_by("bucket").values_list("last", flat=True))
-        window = TimeseriesValue.filter(id__in=list(ids))
+        rows = await (window.annotate(bucket=RawSQL(f"(ts - {int(start)}) / {int(size)}"), last=Max("id"))
+                      .group_by("bucket").values("bucket", "last"))
+        window = TimeseriesValue.filter(id__in=[row["last"] for row in rows])
     return [(ts, (boxed or {}).get("v")) for ts, boxed in await window.order_by("ts").values_list("ts", "boxed")]
 
 
