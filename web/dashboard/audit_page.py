@@ -9,11 +9,12 @@ import time
 from aiohttp import web
 
 from gridlinks.core.errors import NotFound
+from gridlinks.web.dashboard.events import ClaimDataChanged, SecretRevealed
 from gridlinks.web.dashboard.render import render, state
 from gridlinks.web.dashboard.state import WHO
 
 ACTIONS = ["device_provisioned", "provision_failed", "claim_registered", "device_claimed", "device_reclaimed",
-           "bulk_import_finished", "user_login"]
+           "bulk_import_finished", "user_login", ClaimDataChanged.name, SecretRevealed.name]
 OUTCOMES = ["SUCCESS", "FAILURE", "NOT_FOUND", "CLAIMED", "FORBIDDEN", "LOCKED", "PARTIAL"]
 PAGE_SIZE = 50
 
