@@ -72,6 +72,10 @@ async def test_secrets_stay_out_of_the_html_and_reveal_is_checked_and_audited(ru
         assert status == 200 and json.loads(text) == {"value": token}
         assert (await _reveal(admin, "no-such-kind", device.id))[0] == 404
         assert (await _reveal(admin, "claim-secret", "not-a-uuid"))[0] == 404
+        for kind, ref in (("profile-secret", device.id), ("credentials", "%00"), ("claim-secret", "x" * 300),
+                          ("claim-secret", "ü%F0%9F%92%A5"), ("profile-secret", "")):
+            status, _ = await _reveal(admin, kind, ref)
+            assert 400 <= status < 500, (kind, ref, status)
         assert (await _reveal(customer, "claim-secret", device.id))[0] == 403
         rows = await AuditEvent.filter(action="secret_revealed").order_by("id")
         assert [(r.actor, r.details["secret"], r.device_name) for r in rows] == [
@@ -208,6 +212,7 @@ def test_chart_labels_are_text_and_points_are_drawn():
     start = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000
     chart = str(provisioning_chart([Bucket(start + i * 3_600_000, i % 3, i % 2) for i in range(24)]))
     assert chart.count("<rect") == 48 and 'preserveAspectRatio="none"' in chart
+    assert re.findall(r'%">([\d.]+)</span>', chart) == ["0", "2", "4"]  # whole counts on the value axis
     assert re.findall(r'class="tick(?: minor)?" style="left:[\d.]+%">\d\d:00<', chart)  # HTML labels
     points = [Point(start + i * 600_000, 20 + i * 0.5) for i in range(10)]
     history = str(history_chart("temp<x>", points, start, start + 86_400_000))

@@ -96,7 +96,8 @@ def provisioning_chart(buckets: list[Bucket]) -> Markup:
     """Successes (green) and failures (red) per hour, stacked."""
     start = buckets[0].start_ms if buckets else 0
     end = buckets[-1].start_ms + HOUR_MS if buckets else HOUR_MS
-    low, high, step = nice_range(0, max((b.ok + b.failed for b in buckets), default=0) or 5)
+    # At least 0..4, so the steps of a count stay whole numbers.
+    low, high, step = nice_range(0, max(max((b.ok + b.failed for b in buckets), default=0), 4))
     frame = Frame(start, end, 0, high)
     slot = frame.x(start + HOUR_MS)
     bar = slot * 0.7
