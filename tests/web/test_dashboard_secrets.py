@@ -99,7 +99,7 @@ async def test_secrets_stay_out_of_the_html_and_reveal_is_checked_and_audited(ru
         await customer.close()
 
 
-async def test_set_claim_data_is_audited_with_the_acting_user(running):
+async def test_set_claim_data_is_audited_with_the_acting_user_and_the_favicon_is_served(running):
     hub = running.hub
     tenant = await default_tenant(hub)
     profile = await DeviceProfile.get(tenant=tenant, is_default=True)
@@ -122,6 +122,11 @@ async def test_set_claim_data_is_audited_with_the_acting_user(running):
     assert rows[0].details["generated"] is True and rows[0].details["expiration_ms"] > rows[0].ts
     assert "Valid for" in rows[1].reason
     assert all("secretKey" not in json.dumps(r.details) for r in rows)
+    # (and the same hub serves its icon, so no page logs a missing favicon)
+    for path in ("/favicon.ico", "/ui/static/favicon.svg"):
+        async with running.session.get(running.base_url + path) as r:
+            assert r.status == 200 and r.content_type == "image/svg+xml", path
+            assert (await r.text()).startswith("<svg")
 
 
 async def test_claimed_devices_since_is_the_claim_time_not_the_creation_time(running):
@@ -147,13 +152,6 @@ async def test_claimed_devices_since_is_the_claim_time_not_the_creation_time(run
     finally:
         await customer.close()
         await admin.close()
-
-
-async def test_favicon_is_served(running):
-    for path in ("/favicon.ico", "/ui/static/favicon.svg"):
-        async with running.session.get(running.base_url + path) as r:
-            assert r.status == 200 and r.content_type == "image/svg+xml", path
-            assert (await r.text()).startswith("<svg")
 
 
 async def test_history_chart_thins_a_busy_key_in_the_database(running_db):
