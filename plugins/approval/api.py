@@ -3,8 +3,8 @@
 - ``GET /api/provision/pending[?status=pending|approved|rejected|expired|provisioned|open|all]``:
   ``{"data": [...], "totalElements": n}``, newest first (default: pending);
 - ``POST /api/provision/pending/{id}/approve`` and ``.../reject``, body optional
-  ``{"reason": "..."}``: the request after the transition; 404 unknown id, 409 when it
-  is not in a state that allows it.
+  ``{"reason": "..."}``: the request after the transition; 404 unknown id, 400 (the
+  admin API's answer to a conflict) when it is not in a state that allows it.
 """
 
 from __future__ import annotations
