@@ -32,7 +32,7 @@ from gridlinks.core.hub import Hub
 from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.services.bootstrap import bootstrap, default_tenant
 from gridlinks.core.services.bulk_import import Mapping
-from gridlinks.core.services.pre_provision import FAIL_MODE, FAIL_MODES
+from gridlinks.core.services.pre_provision import FAIL_CLOSED, FAIL_MODE, FAIL_MODES
 from gridlinks.core.services.profiles import ALLOW_GATEWAYS
 from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
 
@@ -141,7 +141,7 @@ async def cmd_profile_create(hub: Hub, args) -> int:
         config["dynamicRegistration"] = True
     if getattr(args, "allow_gateways", False):
         config[ALLOW_GATEWAYS] = True
-    config.update(_approval_config(args))
+    config = _approval_config(args, config)
     secret = args.secret
     if getattr(args, "ca_file", None):  # x509-chain: the secret is the CA / intermediate certificate
         try:
@@ -157,16 +157,22 @@ async def cmd_profile_create(hub: Hub, args) -> int:
     return 0
 
 
-def _approval_config(args) -> dict[str, str]:
-    """``--approval`` and ``--pre-provision-fail-mode``: provisionConfiguration members
-    read by the approval inbox and the pre-provisioning hook (docs/approval.md)."""
-    given = {"approval": getattr(args, "approval", None), FAIL_MODE: getattr(args, "pre_provision_fail_mode", None)}
-    return {k: v for k, v in given.items() if v}
+def _approval_config(args, config: dict[str, object]) -> dict[str, object]:
+    """``config`` with ``--approval`` and ``--pre-provision-fail-mode`` applied: members read
+    by the approval inbox and the pre-provisioning hook (a default value removes the member)."""
+    config = dict(config)
+    for key, value, default in (("approval", getattr(args, "approval", None), "auto"),
+                                (FAIL_MODE, getattr(args, "pre_provision_fail_mode", None), FAIL_CLOSED)):
+        if value == default:
+            config.pop(key, None)
+        elif value:
+            config[key] = value
+    return config
 
 
 async def cmd_profile_update(hub: Hub, args) -> int:
     profile = await hub.profiles.by_name(await default_tenant(hub), args.name)
-    profile = await hub.profiles.update(profile, config={**(profile.provision_config or {}), **_approval_config(args)})
+    profile = await hub.profiles.update(profile, config=_approval_config(args, profile.provision_config or {}))
     out.print(f"profile {profile.name!r} updated", markup=False, highlight=False)
     return 0
 

@@ -153,8 +153,9 @@ class PreProvisionDecided(Outcome):
 
 
 def fail_mode(profile: DeviceProfile) -> str:
-    """The profile's ``preProvisionFailMode``; anything but ``fail-open`` is fail-closed."""
-    return FAIL_OPEN if (profile.provision_config or {}).get(FAIL_MODE) == FAIL_OPEN else FAIL_CLOSED
+    """The profile's ``preProvisionFailMode``: ``fail-open`` (or true, the dashboard's
+    checkbox) is fail-open; anything else fail-closed."""
+    return FAIL_OPEN if (profile.provision_config or {}).get(FAIL_MODE) in (FAIL_OPEN, True) else FAIL_CLOSED
 
 
 def _is_secret(name: str, value: Any) -> bool:

@@ -66,7 +66,8 @@ class ApprovalSettings(Settings):
 
 
 def manual(profile: DeviceProfile) -> bool:
-    return (profile.provision_config or {}).get(APPROVAL) == MANUAL
+    """``"approval": "manual"`` (or true, what the dashboard's checkbox writes)."""
+    return (profile.provision_config or {}).get(APPROVAL) in (MANUAL, True)
 
 
 def _canonical(request: ProvisionRequest) -> str:

@@ -13,19 +13,19 @@ from hypothesis import strategies as st
 
 from gridlinks.core import hookimpl
 from gridlinks.core.config import DEFAULT_PLUGINS
+from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.services.pre_provision import (
     FAIL_MODE,
     FAIL_OPEN,
+    Overrides,
     PreProvisionDecision,
     PreProvisionError,
-    Overrides,
     public_request,
 )
-from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.services.provisioning import FAILURE_BODY
 from gridlinks.core.storage.models import Attribute, Device, Scope
 from gridlinks.core.types import ProvisionRequest
-from tests.support import hub_config, start_hub, stop_hub
+from tests.support import hub_config, provision_named, start_hub, stop_hub
 
 
 class HookPlugin:
@@ -59,11 +59,6 @@ async def hooked(tmp_path):
         await stop_hub(running)
 
 
-async def _provision(running, name, **extra):
-    status, body = await running.provision(deviceName=name, provisionDeviceKey=running.key,
-                                           provisionDeviceSecret=running.secret, **extra)
-    assert status == 200
-    return body
 
 
 async def _reasons(running, action="provision_failed"):
@@ -77,17 +72,17 @@ async def _allow_and_no_opinion_create_the_device(hooked):
         return PreProvisionDecision.allow()
 
     hooked.plugin.answer = allow
-    assert (await _provision(hooked, "allowed-1", token="tok-allowed-1"))["status"] == "SUCCESS"
+    assert (await provision_named(hooked, "allowed-1", token="tok-allowed-1"))["status"] == "SUCCESS"
     request, profile = hooked.plugin.seen[-1]
     assert request.device_name == "allowed-1" and profile == hooked.profile.name
     assert "token" not in public_request(request) and "provisionDeviceSecret" not in public_request(request)
     hooked.plugin.answer = None
-    assert (await _provision(hooked, "allowed-2"))["status"] == "SUCCESS"
+    assert (await provision_named(hooked, "allowed-2"))["status"] == "SUCCESS"
 
 
 async def _deny_is_failure_audited_with_the_reason(hooked):
     hooked.plugin.answer = PreProvisionDecision.deny("not on the list", source="test")  # synchronous answer
-    assert await _provision(hooked, "denied-1") == FAILURE_BODY
+    assert await provision_named(hooked, "denied-1") == FAILURE_BODY
     assert not await Device.filter(name="denied-1").exists()
     assert ("denied-1", "pre-provisioning hook denied: test: not on the list") in await _reasons(hooked)
 
@@ -101,7 +96,7 @@ async def _overrides_name_label_attributes_customer(hooked):
              "customer": "Acme"}))
 
     hooked.plugin.answer = override
-    body = await _provision(hooked, "asked-name")
+    body = await provision_named(hooked, "asked-name")
     assert body["status"] == "SUCCESS" and body["deviceName"] == "renamed-1"
     device = await Device.get(name="renamed-1")
     assert device.label == "Hall 7" and device.customer_id == customer.id
@@ -117,7 +112,7 @@ async def _overrides_name_label_attributes_customer(hooked):
 
 async def _unknown_customer_fails_closed_and_leaves_nothing(hooked):
     hooked.plugin.answer = PreProvisionDecision.allow(Overrides(customer="nobody"))
-    assert await _provision(hooked, "orphan-1") == FAILURE_BODY
+    assert await provision_named(hooked, "orphan-1") == FAILURE_BODY
     assert not await Device.filter(name="orphan-1").exists()
 
 
@@ -129,10 +124,10 @@ async def _failing_hook_follows_the_profile_fail_mode(hooked):
     for answer in (RuntimeError("boom"), slow):
         hooked.plugin.answer = answer
         await hooked.hub.profiles.update(hooked.profile, config={})
-        assert await _provision(hooked, "closed-1") == FAILURE_BODY  # fail-closed by default
+        assert await provision_named(hooked, "closed-1") == FAILURE_BODY  # fail-closed by default
         await hooked.hub.profiles.update(hooked.profile, config={FAIL_MODE: FAIL_OPEN})
         name = f"open-{type(answer).__name__}"
-        assert (await _provision(hooked, name))["status"] == "SUCCESS"
+        assert (await provision_named(hooked, name))["status"] == "SUCCESS"
         reasons = dict(await _reasons(hooked, "pre_provision_decided"))
         assert "fail-open" in reasons[name]
     reasons = [r for _, r in await _reasons(hooked)]
@@ -144,7 +139,7 @@ async def _existing_device_never_asks_the_hook(hooked):
     await hooked.hub.profiles.update(hooked.profile, provision_type="CHECK_PRE_PROVISIONED_DEVICES")
     await hooked.hub.devices.create(await default_tenant(), hooked.profile, "known-1")
     hooked.plugin.answer = PreProvisionDecision.deny("no")
-    assert (await _provision(hooked, "known-1"))["status"] == "SUCCESS"
+    assert (await provision_named(hooked, "known-1"))["status"] == "SUCCESS"
     assert hooked.plugin.seen == []
 
 

@@ -16,7 +16,7 @@ from gridlinks.core.storage.models import Device
 from gridlinks.plugins.approval.models import PendingProvision
 from tests.cli_support import cli
 from tests.mqtt_wire import MqttWire
-from tests.support import hub_config, start_hub, stop_hub, with_mqtt_ports
+from tests.support import hub_config, provision_named, start_hub, stop_hub, with_mqtt_ports
 
 PENDING_BODY = {**FAILURE_BODY, "pending": True}
 
@@ -35,11 +35,6 @@ async def inbox(tmp_path):
         await stop_hub(running)
 
 
-async def http_provision(running, name, **extra):
-    status, body = await running.provision(deviceName=name, provisionDeviceKey=running.key,
-                                           provisionDeviceSecret=running.secret, **extra)
-    assert status == 200, body
-    return body
 
 
 async def mqtt_provision(running, name, **extra) -> dict:
@@ -70,7 +65,7 @@ async def audit_actions(running, name):
 
 async def test_http_parked_approved_by_rest_then_identical_retry_succeeds(inbox):
     for _ in range(3):
-        assert await http_provision(inbox, "hall-1", token="hall-1-token") == PENDING_BODY
+        assert await provision_named(inbox, "hall-1", token="hall-1-token") == PENDING_BODY
     assert not await Device.filter(name="hall-1").exists()
     rows = await pending(inbox)
     assert [(r["deviceName"], r["attempts"], r["credentialsType"], r["transport"]) for r in rows] == \
@@ -89,8 +84,8 @@ async def test_http_parked_approved_by_rest_then_identical_retry_succeeds(inbox)
     assert code == 400, body  # the admin API answers a Conflict as 400 (errorCode 31), as the reference
 
     # a different request (another token) is not the approved one
-    assert await http_provision(inbox, "hall-1", token="other-token") == FAILURE_BODY
-    body = await http_provision(inbox, "hall-1", token="hall-1-token")
+    assert await provision_named(inbox, "hall-1", token="other-token") == FAILURE_BODY
+    body = await provision_named(inbox, "hall-1", token="hall-1-token")
     assert body["status"] == "SUCCESS" and body["credentialsValue"] == "hall-1-token"
     assert await pending(inbox, "provisioned") != [] and await pending(inbox, "open") == []
     assert await audit_actions(inbox, "hall-1") == [
@@ -112,11 +107,11 @@ async def test_mqtt_parked_approved_by_cli_then_retry_succeeds(inbox):
 
 
 async def test_reject_by_rest(inbox):
-    assert await http_provision(inbox, "intruder-1") == PENDING_BODY
+    assert await provision_named(inbox, "intruder-1") == PENDING_BODY
     row = (await pending(inbox))[0]
     code, body = await inbox.admin("POST", f"/api/provision/pending/{row['id']}/reject", {"reason": "unknown box"})
     assert code == 200 and body["status"] == "rejected"
-    assert await http_provision(inbox, "intruder-1") == FAILURE_BODY  # stays refused, not parked again
+    assert await provision_named(inbox, "intruder-1") == FAILURE_BODY  # stays refused, not parked again
     assert await pending(inbox) == [] and len(await pending(inbox, "rejected")) == 1
     assert "provision_rejected" in await audit_actions(inbox, "intruder-1")
 
@@ -126,7 +121,7 @@ async def test_parked_requests_expire_and_are_audited(tmp_path):
     try:
         profile = await running.hub.profiles.by_provision_key(running.key)
         await running.hub.profiles.update(profile, config={"approval": "manual"})
-        assert await http_provision(running, "late-1") == PENDING_BODY
+        assert await provision_named(running, "late-1") == PENDING_BODY
         first = (await pending(running))[0]["id"]
         for _ in range(50):
             await asyncio.sleep(0.1)
@@ -136,7 +131,7 @@ async def test_parked_requests_expire_and_are_audited(tmp_path):
         assert expired.status == "expired" and expired.live is None
         code, body = await running.admin("POST", f"/api/provision/pending/{first}/approve")
         assert code == 400, body  # the admin API answers a Conflict as 400 (errorCode 31), as the reference
-        assert await http_provision(running, "late-1") == PENDING_BODY  # parked again, as a new request
+        assert await provision_named(running, "late-1") == PENDING_BODY  # parked again, as a new request
         assert (await pending(running))[0]["id"] != first
         assert "provision_approval_expired" in await audit_actions(running, "late-1")
     finally:
@@ -148,4 +143,24 @@ async def test_nameless_and_auto_profiles(inbox):
     assert body == FAILURE_BODY  # manual approval needs a name to recognise the retry
     profile = await inbox.hub.profiles.by_provision_key(inbox.key)
     await inbox.hub.profiles.update(profile, config={"approval": "auto"})
-    assert (await http_provision(inbox, "auto-1"))["status"] == "SUCCESS"
+    assert (await provision_named(inbox, "auto-1"))["status"] == "SUCCESS"
+
+
+async def test_on_every_database(tmp_path, db_url):
+    """SQLite and PostgreSQL: one open row per device (the unique constraint with a NULL
+    ``live`` for closed rows), guarded transitions, approval then success."""
+    running = await start_hub(hub_config(tmp_path / "data", db_url=db_url))
+    try:
+        profile = await running.hub.profiles.by_provision_key(running.key)
+        await running.hub.profiles.update(profile, config={"approval": "manual"})
+        results = await asyncio.gather(*(provision_named(running, "db-1") for _ in range(4)))
+        assert results == [PENDING_BODY] * 4
+        rows = await pending(running)
+        assert len(rows) == 1 and rows[0]["attempts"] >= 1
+        code, _ = await running.admin("POST", f"/api/provision/pending/{rows[0]['id']}/approve")
+        assert code == 200
+        assert (await provision_named(running, "db-1"))["status"] == "SUCCESS"
+        assert await provision_named(running, "db-2") == PENDING_BODY  # a closed row does not block new ones
+        assert len(await pending(running, "all")) == 2
+    finally:
+        await stop_hub(running)

@@ -27,7 +27,7 @@ async def test_profile_create_and_update_flags(running):
                               "--pre-provision-fail-mode", "fail-open"])
     assert await args.func(running.hub, args) == 0
     profile = await running.hub.profiles.by_name(await default_tenant(), "Inbox")
-    assert profile.provision_config == {"approval": "auto", FAIL_MODE: "fail-open"}
+    assert profile.provision_config == {FAIL_MODE: "fail-open"}  # auto is the default: the member goes
 
 
 def test_rest_inputs_never_answer_5xx(tmp_path_factory):

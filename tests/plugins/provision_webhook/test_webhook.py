@@ -20,7 +20,7 @@ from gridlinks.core.hub import Hub
 from gridlinks.core.services.pre_provision import FAIL_MODE, FAIL_OPEN
 from gridlinks.core.services.provisioning import FAILURE_BODY
 from gridlinks.core.storage.models import Device
-from tests.support import free_port, port_env, start_hub, stop_hub
+from tests.support import free_port, port_env, provision_named, start_hub, stop_hub
 
 SECRET = "webhook-secret-for-tests"
 ENV_NAME = "GRIDLINKS_TEST_HOOK_SECRET"
@@ -93,15 +93,10 @@ async def hooked(tmp_path, receiver):
         await stop_hub(running)
 
 
-async def _provision(running, name, **extra):
-    status, body = await running.provision(deviceName=name, provisionDeviceKey=running.key,
-                                           provisionDeviceSecret=running.secret, **extra)
-    assert status == 200
-    return body
 
 
 async def test_webhook_allows_denies_overrides_with_a_verified_signature(hooked, receiver):
-    body = await _provision(hooked, "hook-1", credentialsType="ACCESS_TOKEN", token="device-token-1")
+    body = await provision_named(hooked, "hook-1", credentialsType="ACCESS_TOKEN", token="device-token-1")
     assert body["status"] == "SUCCESS" and body["credentialsValue"] == "device-token-1"
     sent = receiver.seen[-1]
     assert sent["event"] == "pre_provision" and sent["deviceName"] == "hook-1" and sent["transport"] == "HTTP"
@@ -110,13 +105,13 @@ async def test_webhook_allows_denies_overrides_with_a_verified_signature(hooked,
     assert "device-token-1" not in text and hooked.secret not in text and "provisionDeviceSecret" not in text
 
     receiver.mode = "deny"
-    assert await _provision(hooked, "hook-2") == FAILURE_BODY
+    assert await provision_named(hooked, "hook-2") == FAILURE_BODY
     assert not await Device.filter(name="hook-2").exists()
     status, page = await hooked.admin("GET", "/api/audit/logs?action=provision_failed")
     assert any("webhook: serial not in ERP" in (e.get("reason") or "") for e in page["data"]), page
 
     receiver.mode = "override"
-    body = await _provision(hooked, "hook-3")
+    body = await provision_named(hooked, "hook-3")
     assert body["status"] == "SUCCESS" and body["deviceName"] == "erp-hook-3"
     device = await Device.get(name="erp-hook-3")
     assert device.label == "from ERP"
@@ -127,10 +122,10 @@ async def test_timeouts_and_errors_follow_the_fail_mode(hooked, receiver):
         receiver.mode = mode
         await hooked.hub.profiles.update(hooked.profile, config={})
         started = time.monotonic()
-        assert await _provision(hooked, f"closed-{mode}") == FAILURE_BODY, mode
+        assert await provision_named(hooked, f"closed-{mode}") == FAILURE_BODY, mode
         assert time.monotonic() - started < 2.3  # the 0.5 s timeout, not the receiver's 2.5 s
         await hooked.hub.profiles.update(hooked.profile, config={FAIL_MODE: FAIL_OPEN})
-        assert (await _provision(hooked, f"open-{mode}"))["status"] == "SUCCESS", mode
+        assert (await provision_named(hooked, f"open-{mode}"))["status"] == "SUCCESS", mode
     status, page = await hooked.admin("GET", "/api/audit/logs?action=provision_failed")
     reasons = " ".join(e.get("reason") or "" for e in page["data"])
     assert "no answer within 0.5 s" in reasons and "HTTP 500" in reasons and "not JSON" in reasons
@@ -140,7 +135,7 @@ async def test_wrong_secret_is_refused_by_the_receiver(tmp_path, receiver):
     config = _config(tmp_path, receiver.url, secret_ref="not-the-receivers-secret")
     running = await start_hub(config)
     try:
-        assert await _provision(running, "bad-sig") == FAILURE_BODY  # receiver answers 401: fail-closed
+        assert await provision_named(running, "bad-sig") == FAILURE_BODY  # receiver answers 401: fail-closed
         assert receiver.seen == []
     finally:
         await stop_hub(running)
