@@ -236,6 +236,8 @@ class PreProvisionGate:
             answers: list[Any] = list(self._ask(request=request, profile=profile, plan=plan))
         except Exception as exc:  # noqa: BLE001  (a synchronous hook that raised: its fail mode applies)
             answers = [exc]
+        if not any(a is not None for a in answers):
+            return combined  # no hook has an opinion: nothing to await
         answers = await asyncio.gather(*(self._settle(a) for a in answers))
         first: list[PreProvisionDecision] = []
         for answer in answers:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from gridlinks.core import hookimpl
 from gridlinks.plugins.approval import cli
-from gridlinks.plugins.approval.service import SERVICE, ApprovalService, ApprovalSettings
+from gridlinks.plugins.approval.service import SERVICE, ApprovalService, ApprovalSettings, manual
 
 SECTION = "approval"
 
@@ -32,6 +32,8 @@ def register_services(hub, register):
 
 @hookimpl
 def pre_provision(hub, request, profile, plan):
+    if not manual(profile):
+        return None  # no coroutine at all for the usual profile: provisioning stays as fast
     return hub.services[SERVICE].check(request, profile)
 
 

@@ -1,7 +1,8 @@
 """The approval inbox in a real browser (Debian's chromium driven by Playwright): the
-tenant admin switches manual approval on in the profile form and keeps the inbox open, an unknown device asks to be provisioned over HTTP
-and appears without a reload (live feed), the admin approves it in the page, and the
-device's retry succeeds - its row then leaves the inbox, again live."""
+tenant admin switches manual approval on in the profile form and keeps the inbox open,
+an unknown device asks to be provisioned over HTTP and appears without a reload (live
+feed), the admin approves it in the page, and the device's retry succeeds - its row
+then leaves the inbox, again live."""
 
 from __future__ import annotations
 
