@@ -1,6 +1,8 @@
-"""Every hook a plugin can implement. All are called once, at start-up, to register
-things; at run time the hub calls plain async methods on what was registered (pluggy
-has no async hooks, and hot paths should not pay for hook dispatch).
+"""Every hook a plugin can implement. All but one are called once, at start-up, to
+register things; at run time the hub calls plain async methods on what was registered
+(pluggy has no async hooks, and hot paths should not pay for hook dispatch). The
+exception is ``pre_provision``, asked before each new device is created (its
+implementations return awaitables the hub awaits).
 
 A plugin is a module (or object) with functions decorated ``@gridlinks.core.hookimpl``;
 it is found through the entry-point group ``gridlinks`` and runs only when its
