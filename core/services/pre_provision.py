@@ -165,11 +165,20 @@ def _is_secret(name: str, value: Any) -> bool:
     return isinstance(value, str) and "PRIVATE KEY" in value
 
 
+def _scrub(value: Any) -> Any:
+    """``value`` without secret members, at any depth."""
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if not _is_secret(str(k), v)}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value if not _is_secret("", v)]
+    return value
+
+
 def public_request(request: ProvisionRequest, plan: ProvisionPlan | None = None) -> dict[str, Any]:
     """The request as a hook outside the hub may see it: every member except secrets
     (provisionDeviceSecret, token, password, hash, anything named *secret*, *password*,
-    *private*, a PEM private key), plus the name the hub would give the device."""
-    fields = {k: v for k, v in request.fields.items() if not _is_secret(k, v)}
+    *private*, a PEM private key; at any depth), plus the name the hub would give the device."""
+    fields = _scrub(request.fields)
     fields.setdefault("credentialsType", request.credentials_type)
     if plan is not None and plan.new_device_name and "deviceName" not in fields:
         fields["deviceName"] = plan.new_device_name

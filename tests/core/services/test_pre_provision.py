@@ -76,6 +76,11 @@ async def _allow_and_no_opinion_create_the_device(hooked):
     request, profile = hooked.plugin.seen[-1]
     assert request.device_name == "allowed-1" and profile == hooked.profile.name
     assert "token" not in public_request(request) and "provisionDeviceSecret" not in public_request(request)
+    nested = ProvisionRequest(device_name="n", key="k", secret="s", credentials_type="X509_CERTIFICATE", fields={
+        "deviceName": "n", "csr": "-----BEGIN CERTIFICATE REQUEST-----", "extra": {"clientSecret": "x", "ok": [
+            "-----BEGIN PRIVATE KEY-----", {"password": "p", "keep": 1}]}})
+    assert public_request(nested) == {"deviceName": "n", "csr": "-----BEGIN CERTIFICATE REQUEST-----",
+                                      "extra": {"ok": [{"keep": 1}]}, "credentialsType": "X509_CERTIFICATE"}
     hooked.plugin.answer = None
     assert (await provision_named(hooked, "allowed-2"))["status"] == "SUCCESS"
 
