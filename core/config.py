@@ -46,6 +46,7 @@ DEFAULT_PLUGINS = [
     "claim_api",
     "customer_api",
     "dynamic_registration",
+    "approval",
 ]
 
 

@@ -1,6 +1,8 @@
-"""Every hook a plugin can implement. All are called once, at start-up, to register
-things; at run time the hub calls plain async methods on what was registered (pluggy
-has no async hooks, and hot paths should not pay for hook dispatch).
+"""Every hook a plugin can implement. All but one are called once, at start-up, to
+register things; at run time the hub calls plain async methods on what was registered
+(pluggy has no async hooks, and hot paths should not pay for hook dispatch). The
+exception is ``pre_provision``, asked before each new device is created (its
+implementations return awaitables the hub awaits).
 
 A plugin is a module (or object) with functions decorated ``@gridlinks.core.hookimpl``;
 it is found through the entry-point group ``gridlinks`` and runs only when its
@@ -116,3 +118,16 @@ def register_profile_settings(hub: Hub, register: Callable[[Any], None]) -> None
     :class:`gridlinks.core.types.ProfileSettings` model, e.g. dynamic registration's
     switch); forms such as the dashboard's profile page are drawn from them. A strategy's
     own settings are its ``config_model``."""
+
+
+@hookspec
+def pre_provision(hub: Hub, request: Any, profile: Any, plan: Any) -> Any:
+    """Called at run time (not at start-up) before provisioning creates a NEW device:
+    ``request`` is the :class:`~gridlinks.core.types.ProvisionRequest` (with its secrets:
+    strip them with ``pre_provision.public_request`` before sending it anywhere),
+    ``profile`` the device profile, ``plan`` the strategy's
+    :class:`~gridlinks.core.types.ProvisionPlan`. Return None (no opinion), a
+    :class:`gridlinks.core.services.pre_provision.PreProvisionDecision` (allow, deny,
+    pending, allow with overrides), or an awaitable of one (an ``async def`` hook). A hook
+    that raises or times out follows the profile's ``preProvisionFailMode``. See
+    docs/pre-provision-hook.md."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,7 @@ from gridlinks.core.services.customers import CustomerService
 from gridlinks.core.services.device_api import DeviceApi
 from gridlinks.core.services.devices import DeviceService
 from gridlinks.core.services.permissions import PermissionService
+from gridlinks.core.services.pre_provision import PreProvisionGate
 from gridlinks.core.services.profiles import ProfileService
 from gridlinks.core.services.provisioning import ProvisioningService
 from gridlinks.core.storage.database import Storage, private_dir
@@ -73,8 +75,9 @@ class Hub:
         self.credentials = CredentialService(self.credential_types, storage, bus)
         self.profiles = ProfileService(self.provision_strategies, bus, settings.profile_cache_s)
         self.devices = DeviceService(storage, bus, self.credentials)
+        self.pre_provision = PreProvisionGate(storage, bus, self.audit)
         self.provisioning = ProvisioningService(storage, bus, self.provision_strategies, self.profiles,
-                                                self.credentials, self.audit)
+                                                self.credentials, self.audit, self.pre_provision)
         self.bulk_import = BulkImporter(storage, bus, self.profiles, self.credentials, self.devices)
         self.customers = CustomerService(storage, bus, self.auth)
         self.permissions = PermissionService(settings.claim)
@@ -102,6 +105,7 @@ class Hub:
         hook.register_claim_stores(hub=self, register=self.claim_stores.register)
         hook.register_transports(hub=self, register=self.transports.register)
         self.config.check_all_sections_claimed()
+        self.pre_provision.attach(functools.partial(hook.pre_provision, hub=self))
         self.claiming.attach()
 
     def _model_modules(self) -> list[str]:

@@ -235,3 +235,11 @@ async def run_until(python: Path, script: Path, answers: list[str], cwd: Path, m
             proc.kill()
         await proc.wait()
     return "".join(out)
+
+
+async def provision_named(running: RunningHub, name: str, **extra: Any) -> dict:
+    """Provision ``name`` over HTTP with the demo profile's key and secret; the body (HTTP 200 asserted)."""
+    status, body = await running.provision(deviceName=name, provisionDeviceKey=running.key,
+                                           provisionDeviceSecret=running.secret, **extra)
+    assert status == 200, body
+    return body

@@ -32,6 +32,7 @@ from gridlinks.core.hub import Hub
 from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.services.bootstrap import bootstrap, default_tenant
 from gridlinks.core.services.bulk_import import Mapping
+from gridlinks.core.services.pre_provision import FAIL_CLOSED, FAIL_MODE, FAIL_MODES
 from gridlinks.core.services.profiles import ALLOW_GATEWAYS
 from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
 
@@ -135,11 +136,12 @@ async def cmd_run(hub: Hub, args) -> int:
 
 async def cmd_profile_create(hub: Hub, args) -> int:
     tenant = await default_tenant(hub)
-    config = {}
+    config: dict[str, object] = {}
     if getattr(args, "dynamic_registration", False):
         config["dynamicRegistration"] = True
     if getattr(args, "allow_gateways", False):
         config[ALLOW_GATEWAYS] = True
+    config = _approval_config(args, config)
     secret = args.secret
     if getattr(args, "ca_file", None):  # x509-chain: the secret is the CA / intermediate certificate
         try:
@@ -153,6 +155,33 @@ async def cmd_profile_create(hub: Hub, args) -> int:
     out.print(f"  provision key:    {profile.provision_key}")
     out.print(f"  provision secret: {profile.provision_secret}")
     return 0
+
+
+def _approval_config(args, config: dict[str, object]) -> dict[str, object]:
+    """``config`` with ``--approval`` and ``--pre-provision-fail-mode`` applied: members read
+    by the approval inbox and the pre-provisioning hook (a default value removes the member)."""
+    config = dict(config)
+    for key, value, default in (("approval", getattr(args, "approval", None), "auto"),
+                                (FAIL_MODE, getattr(args, "pre_provision_fail_mode", None), FAIL_CLOSED)):
+        if value == default:
+            config.pop(key, None)
+        elif value:
+            config[key] = value
+    return config
+
+
+async def cmd_profile_update(hub: Hub, args) -> int:
+    profile = await hub.profiles.by_name(await default_tenant(hub), args.name)
+    profile = await hub.profiles.update(profile, config=_approval_config(args, profile.provision_config or {}))
+    out.print(f"profile {profile.name!r} updated", markup=False, highlight=False)
+    return 0
+
+
+def _approval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--approval", choices=("auto", "manual"),
+                   help="manual: unknown devices wait in the approval inbox (docs/approval.md)")
+    p.add_argument("--pre-provision-fail-mode", choices=FAIL_MODES,
+                   help="when a pre-provisioning hook fails or times out (default fail-closed)")
 
 
 async def cmd_profile_list(hub: Hub, args) -> int:
@@ -254,7 +283,12 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
                    help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
     p.add_argument("--cert-regex", default="(.*)", help="x509-chain: device name = group 1 of this, searched in the CN")
     p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
+    _approval_options(p)
     p.set_defaults(func=cmd_profile_create)
+    p = profile.add_parser("update", parents=[common], help="change a profile's provisioning options")
+    p.add_argument("--name", required=True)
+    _approval_options(p)
+    p.set_defaults(func=cmd_profile_update)
     profile.add_parser("list", parents=[common]).set_defaults(func=cmd_profile_list)
 
     device = sub.add_parser("device", help="devices").add_subparsers(dest="action", required=True)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gridlinks.core.registry import Registry
     from gridlinks.core.services.audit import AuditLog
     from gridlinks.core.services.credentials import CredentialService
+    from gridlinks.core.services.pre_provision import PreProvisionGate
     from gridlinks.core.services.profiles import ProfileService
     from gridlinks.core.storage.database import Storage
     from gridlinks.core.types import ProvisionStrategy
@@ -74,13 +75,15 @@ def parse_provision_request(body: Any, transport: str) -> ProvisionRequest:
 
 class ProvisioningService:
     def __init__(self, storage: Storage, bus: EventBus, provision_strategies: Registry[ProvisionStrategy],
-                 profiles: ProfileService, credentials: CredentialService, audit: AuditLog):
+                 profiles: ProfileService, credentials: CredentialService, audit: AuditLog,
+                 pre_provision: PreProvisionGate | None = None):
         self.storage = storage
         self.bus = bus
         self.provision_strategies = provision_strategies
         self.profiles = profiles
         self.credentials = credentials
         self.audit = audit
+        self.pre_provision = pre_provision
 
     async def provision(self, body: Any, transport: str) -> dict[str, Any]:
         """Decoded request in, response body out. Raises BadRequest only for malformed input."""
@@ -97,6 +100,9 @@ class ProvisioningService:
                 await self._failed(request, profile, f"no enabled strategy for {profile.provision_type}")
                 return dict(NOT_FOUND_BODY)
             plan = await strategy.plan(request, profile)
+            if plan.existing_device is None and self.pre_provision is not None:
+                # The pre-provisioning hook (core/services/pre_provision.py): allow, deny, park or override.
+                return await self.pre_provision.provision(request, profile, plan, self._execute, FAILURE_BODY)
             return await self._execute(request, profile, plan)
         except ProvisionRefused as refused:
             await self._failed(request, profile, str(refused))
