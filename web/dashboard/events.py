@@ -14,8 +14,7 @@ TRANSPORT = "DASHBOARD"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimDataChanged(Outcome):
-    """A tenant admin set (``expiration_ms``) or removed (None) a device's server-side
-    claim data (``claimingData``) from the device page."""
+    """A tenant admin set or removed a device's server-side claim data on its page."""
 
     name: ClassVar[str] = "claim_data_changed"
     tenant_id: str | None
