@@ -185,6 +185,36 @@ class AttributesDeleted(Event):
     source: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceAuthFailed(Outcome):
+    """Fires when a device transport refused a request or login for unknown credentials
+    (HTTP 401, CoAP 4.01, MQTT CONNACK not authorized). ``token`` is masked (its first
+    characters and its length), never the whole credential. ``suppressed`` is how many
+    alike refusals since the last audited one were counted but not audited (see
+    :mod:`gridlinks.core.services.rejections`)."""
+
+    name: ClassVar[str] = "device_auth_failed"
+    transport: str
+    reason: str
+    status: str
+    token: str | None = None
+    suppressed: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceRequestRejected(Outcome):
+    """Fires when a device's request was refused for its body (HTTP 400/413, CoAP
+    4.00/4.13): not JSON, a wrong shape, over the payload limit."""
+
+    name: ClassVar[str] = "device_request_rejected"
+    transport: str
+    reason: str
+    status: str
+    device_id: str | None = None
+    device_name: str | None = None
+    suppressed: int | None = None
+
+
 # -- profiles, customers, bulk import ------------------------------------------------------
 
 

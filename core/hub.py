@@ -40,6 +40,7 @@ from gridlinks.core.services.devices import DeviceService
 from gridlinks.core.services.permissions import PermissionService
 from gridlinks.core.services.profiles import ProfileService
 from gridlinks.core.services.provisioning import ProvisioningService
+from gridlinks.core.services.rejections import DeviceRejections
 from gridlinks.core.storage.database import Storage, private_dir
 from gridlinks.core.storage.node_lock import NodeLock
 from gridlinks.core.types import ClaimStore, ClaimStrategy, CredentialType, ProvisionStrategy, Transport
@@ -81,6 +82,7 @@ class Hub:
         self.claiming = ClaimService(settings.claim, storage, bus, self.claim_strategies, self.claim_stores,
                                      self.devices, self.permissions)
         self.device_api = DeviceApi(self.devices, self.claiming, self.credentials, settings)
+        self.rejections = DeviceRejections(bus)  # device refusals: events, audited sparingly
         self._tasks: set[asyncio.Task] = set()
         self._started: list[Transport] = []
         self._opened = False

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tortoise.expressions import Q
+
 from gridlinks.core.bus import EventBus
 from gridlinks.core.events import Outcome
 from gridlinks.core.storage.database import Storage
@@ -58,7 +60,9 @@ class AuditLog:
                     limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEvent]]:
         q = AuditEvent.all()
         if tenant_id is not None:
-            q = q.filter(tenant_id=tenant_id)
+            # Rows without a tenant are the hub's own (a device refused for an unknown
+            # token or provision key: nobody's yet); the hub has one tenant, whose admins see them.
+            q = q.filter(Q(tenant_id=tenant_id) | Q(tenant_id__isnull=True))
         if action:
             q = q.filter(action=action)
         if outcome:
