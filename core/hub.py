@@ -27,6 +27,7 @@ from gridlinks.core.bus import EventBus
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import StartupError
 from gridlinks.core.events import HubStarted
+from gridlinks.core.logs import quiet_secret_bearing_loggers
 from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.registry import Registry
 from gridlinks.core.services.audit import AuditLog
@@ -54,6 +55,7 @@ SESSION_MODELS = "gridlinks.core.storage.session_models"
 class Hub:
     def __init__(self, config: HubConfig | None = None, extra_plugins: Mapping[str, Any] | None = None):
         self.config = config or HubConfig()
+        quiet_secret_bearing_loggers()  # SQL parameters (tokens, secrets) never reach the log
         self.settings = self.config.core
         self.bus = EventBus()
         self.credential_types: Registry[CredentialType] = Registry("credential type")

@@ -5,7 +5,8 @@ A JSON line holds ``ts`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, th
 exception's type and message when there is one (never a traceback: tracebacks may quote
 request data), and the record's extra fields (the access log's ``method``, ``path``,
 ``status``, ``ms``, ``peer``). Secrets never reach a log call in the first place (the
-access log masks tokens in paths and query strings); this module adds no masking of its own.
+access log masks tokens in paths and query strings), and the database drivers' DEBUG
+lines, which quote SQL parameters, are held back (:func:`quiet_secret_bearing_loggers`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_") and key not in out:
                 out[key] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
         return json.dumps(out, ensure_ascii=False)
+
+
+# Third-party loggers that print SQL with its parameters at DEBUG: a device's access
+# token, a provision secret, a password hash. Held at INFO whatever the root level.
+SQL_LOGGERS = ("tortoise", "tortoise.db_client", "aiosqlite", "asyncpg")
+
+
+def quiet_secret_bearing_loggers() -> None:
+    """Keep :data:`SQL_LOGGERS` at INFO or above (the hub calls this when it is built)."""
+    for name in SQL_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:

@@ -29,6 +29,8 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from gridlinks.core.config import Settings
+from gridlinks.core.errors import ConfigError
+from gridlinks.core.version import hub_version
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +46,6 @@ class DiscoverySettings(Settings):
     # or every address of this machine when the hub binds 0.0.0.0.
     interface: str | None = None
     name: str | None = Field(None, max_length=63, description='instance name; null: "GridLinks Hub on HOST"')
-
-
-def _hub_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("gridlinks")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class LanAdvertiser:
@@ -81,7 +74,7 @@ class LanAdvertiser:
         instance = self.settings.name or f"GridLinks Hub on {host}"
         address = self.address()
         addresses = {"parsed_addresses": [address]} if address else {}
-        base = {"version": _hub_version(), "product": "gridlinks"}
+        base = {"version": hub_version(), "product": "gridlinks"}
         server = f"{host}.local."
         found: list[tuple[str, int, dict[str, str]]] = []
         transports = self.hub.transports
@@ -111,8 +104,6 @@ class LanAdvertiser:
             try:
                 ipaddress.IPv4Address(address)
             except ValueError:
-                from gridlinks.core.errors import ConfigError
-
                 raise ConfigError(f"discovery.interface must be an IPv4 address, not {address!r}") from None
         self.services = self.service_infos()
         self._zeroconf = AsyncZeroconf(interfaces=[address] if address else None, ip_version=IPVersion.V4Only)
@@ -120,11 +111,18 @@ class LanAdvertiser:
 
     async def _register(self) -> None:
         assert self._zeroconf is not None
+        # async_register_service returns once the probe is under way; the task it gives
+        # ends when the name is announced. All probes run at once (about 1.5 s in all).
+        announced = []
         for info in self.services:
             try:
-                await self._zeroconf.async_register_service(info, allow_name_change=True)
+                announced.append((info, await self._zeroconf.async_register_service(info, allow_name_change=True)))
             except Exception as exc:  # the LAN refusing multicast must not stop the hub
                 log.warning("discovery: cannot advertise %s: %s", info.type, exc)
+        outcomes = await asyncio.gather(*(task for _, task in announced), return_exceptions=True)
+        for (info, _), outcome in zip(announced, outcomes):
+            if isinstance(outcome, Exception):
+                log.warning("discovery: cannot advertise %s: %s", info.type, outcome)
         log.info("discovery: advertising %s", ", ".join(f"{i.type[:-7]} port {i.port}" for i in self.services))
 
     async def stop(self) -> None:

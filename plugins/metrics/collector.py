@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import time
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
@@ -23,6 +22,7 @@ from gridlinks.core.events import (
     ProvisionFailed,
 )
 from gridlinks.core.storage.models import Device
+from gridlinks.core.version import hub_version
 
 # Group commit: units per transaction (1 on PostgreSQL: one transaction per unit) and
 # seconds per commit, from a single-row commit on a fast disk to a stalled database.
@@ -37,13 +37,6 @@ class MetricsSettings(Settings):
     # How long the device count (a COUNT over the devices table) is reused between scrapes;
     # a device provisioned, created, imported or deleted on this node makes it stale at once.
     device_count_cache_s: float = Field(15.0, ge=0)
-
-
-def hub_version() -> str:
-    try:
-        return version("gridlinks")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class SessionCollector:

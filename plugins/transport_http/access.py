@@ -3,7 +3,7 @@ method, path, status and milliseconds, with every secret masked.
 
 A device's access token is part of its path (``/api/v1/{token}/telemetry``): it is
 logged as ``/api/v1/***/telemetry``. Query parameters whose name says they hold a
-secret (token, secret, password, key, code, ...) keep their name and lose their value
+secret (a word of it is token, secret, password, key, code, ...) keep their name and lose their value
 (``?accessToken=***``). The other fields go to the record as ``extra`` attributes
 (``method``, ``path``, ``status``, ``ms``, ``peer``), so ``log_format: json`` gives a
 shipper separate fields.
@@ -21,7 +21,11 @@ from aiohttp.abc import AbstractAccessLogger
 ACCESS_LOGGER = logging.getLogger("gridlinks.access")
 
 _DEVICE_PATH = re.compile(r"^/api/v1/([^/?]+)(/.*)?$")
-_SECRET_PARAM = re.compile(r"token|secret|pass|key|code|auth|jwt|sig|session|cred", re.IGNORECASE)
+# A parameter is secret when one of the words of its name (camelCase, snake_case or
+# kebab-case) is one of these: accessToken, api_key, provisionDeviceSecret, password...
+_SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pass", "pwd", "key", "apikey", "code", "auth",
+                           "authorization", "jwt", "sig", "signature", "session", "credential", "credentials"})
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _MAX_PATH = 512  # what a client sends is cut, never a reason for a huge log line
 
 
@@ -33,6 +37,10 @@ def mask_path(raw_path: str) -> str:
     return raw_path
 
 
+def is_secret_name(name: str) -> bool:
+    return any(word.lower() in _SECRET_WORDS for word in _WORD.findall(name))
+
+
 def mask_query(raw_query: str) -> str:
     """The query string with the values of secret-like parameters replaced by ``***``."""
     if not raw_query:
@@ -40,7 +48,7 @@ def mask_query(raw_query: str) -> str:
     parts = []
     for item in raw_query.split("&"):
         name, eq, _value = item.partition("=")
-        parts.append(f"{name}=***" if eq and _SECRET_PARAM.search(unquote(name)) else item)
+        parts.append(f"{name}=***" if eq and is_secret_name(unquote(name)) else item)
     return "&".join(parts)
 
 

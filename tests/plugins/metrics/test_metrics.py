@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gridlinks.core.events import DeviceAuthFailed
 from gridlinks.core.services.rejections import DeviceRejections, mask_token
-from gridlinks.plugins.metrics.collector import hub_version
+from gridlinks.core.version import hub_version
 from tests.claim_support import audit_outcomes
 from tests.mqtt_wire import MqttWire
 from tests.support import hub_config, start_hub, stop_hub, with_mqtt_ports
