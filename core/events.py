@@ -187,12 +187,11 @@ class AttributesDeleted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceAuthFailed(Outcome):
-    """Fires when a device transport refused a request or login for unknown credentials
-    (HTTP 401, CoAP 4.01, MQTT CONNACK not authorized). ``token`` is masked (its first
-    characters and its length), never the whole credential. ``suppressed`` is how many
-    alike refusals since the last audited one were counted but not audited (see
-    :mod:`gridlinks.core.services.rejections`)."""
+    """Fires when a device's request or login was refused for unknown credentials (401, 4.01, CONNACK)."""
 
+    # ``token`` is masked (a few first characters and the length), never the credential;
+    # ``suppressed``: alike refusals counted but not audited since the last audited one
+    # (gridlinks.core.services.rejections).
     name: ClassVar[str] = "device_auth_failed"
     transport: str
     reason: str
@@ -203,8 +202,7 @@ class DeviceAuthFailed(Outcome):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceRequestRejected(Outcome):
-    """Fires when a device's request was refused for its body (HTTP 400/413, CoAP
-    4.00/4.13): not JSON, a wrong shape, over the payload limit."""
+    """Fires when a device's request was refused for its body: not JSON, a wrong shape, too large."""
 
     name: ClassVar[str] = "device_request_rejected"
     transport: str
