@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiocoap import Code
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from gridlinks.core.events import DeviceAuthFailed
@@ -133,3 +136,36 @@ async def test_suppressed_refusals_are_counted_in_the_next_audited_row():
     await rejections.auth_failed("COAP", "4.01", "unknown access token", None)
     assert [e.audited for e in fired] == [False, True, True, True, True, False, False]
     assert fired[5].suppressed == 4 and fired[0].suppressed is None and fired[6].token is None
+
+
+@pytest.fixture
+def scrape_sync(tmp_path):
+    """For hypothesis (sync): a hub with a metrics token on its own loop, and a function
+    that scrapes /metrics with a given Authorization header and returns the status."""
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(start_hub(hub_config(tmp_path / "data", metrics={"token": TOKEN})))
+
+    def status_for(header: str) -> int:
+        async def go():
+            async with running.session.get(running.base_url + "/metrics", headers={"Authorization": header}) as r:
+                if r.status == 401:
+                    assert (await r.json())["status"] == 401
+                return r.status
+        return loop.run_until_complete(asyncio.wait_for(go(), 10))
+
+    try:
+        yield status_for
+    finally:
+        loop.run_until_complete(stop_hub(running))
+        loop.close()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=80)
+       | st.sampled_from(["Bearer", "Bearer ", f"bearer {TOKEN}", f"Bearer  {TOKEN} ", f"Basic {TOKEN}",
+                          f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", "Bearer \u00e9\u00e9"]))
+def test_metrics_authorization_header_fuzz(scrape_sync, header):
+    """Any Authorization header: 200 only with the token, else 401 JSON; never a 5xx."""
+    expected = 200 if header.partition(" ")[0].lower() == "bearer" and header.partition(" ")[2].strip() == TOKEN \
+        else 401
+    assert scrape_sync(header) == expected

@@ -7,6 +7,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import ConfigError
@@ -93,3 +95,15 @@ async def test_no_secret_reaches_the_log_and_each_request_has_one_access_line(tm
     assert ("POST", "/api/auth/login", 401) in paths
     assert ("GET", "/api/health?accessToken=***", 200) in paths
     assert all(r["level"] == "INFO" and isinstance(r["ms"], float) and r["ts"].endswith("+00:00") for r in access)
+
+
+@settings(max_examples=100, deadline=None)
+@given(token=st.text(st.characters(blacklist_characters="/?%", blacklist_categories=("Cs",)), min_size=4,
+                     max_size=40).filter(lambda t: t != "provision"),
+       tail=st.sampled_from(["", "/telemetry", "/attributes", "/claim", "/x/y"]),
+       query=st.text(max_size=60))
+def test_a_device_token_never_survives_masking(token, tail, query):
+    """Whatever the token and query, the path part shows no token and nothing raises."""
+    shown = masked_target(f"/api/v1/{token}{tail}", query)
+    assert shown.startswith("/api/v1/***" + tail)
+    assert len(shown) <= 520
