@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +17,8 @@ from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import ConfigError
 from gridlinks.core.logs import JsonFormatter
 from gridlinks.plugins.transport_http.access import masked_target
-from tests.support import ADMIN_PASSWORD, hub_config, start_hub, stop_hub
+from tests.cli_support import GRIDLINKS, wait_for_health
+from tests.support import ADMIN_PASSWORD, hub_config, port_env, start_hub, stop_hub
 
 METRICS_TOKEN = "metrics-scrape-secret-42"
 
@@ -107,3 +111,24 @@ def test_a_device_token_never_survives_masking(token, tail, query):
     shown = masked_target(f"/api/v1/{token}{tail}", query)
     assert shown.startswith("/api/v1/***" + tail)
     assert len(shown) <= 520
+
+
+def test_gridlinks_run_with_json_log_format_prints_only_json_lines(tmp_path):
+    """A real `gridlinks run` with GRIDLINKS_LOG_FORMAT=json: every line it prints is one
+    JSON object, the access line of the health probe among them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
+    env.update(port_env(), GRIDLINKS_LOG_FORMAT="json")
+    proc = subprocess.Popen([str(GRIDLINKS), "run", "--data-dir", str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for_health(f"http://127.0.0.1:{env['GRIDLINKS_HTTP_PORT']}/api/health", proc) == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert any(r["logger"] == "gridlinks.access" and r["path"] == "/api/health" and r["status"] == 200
+               for r in records), out
+    assert any("HTTPS on" in r["message"] for r in records), out
