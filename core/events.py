@@ -208,6 +208,7 @@ class DeviceRequestRejected(Outcome):
     transport: str
     reason: str
     status: str
+    tenant_id: str | None = None
     device_id: str | None = None
     device_name: str | None = None
     suppressed: int | None = None

@@ -71,5 +71,6 @@ class DeviceRejections:
         audit, suppressed = self._audit_now((DeviceRequestRejected, transport, status))
         await self.bus.fire(DeviceRequestRejected(
             outcome="FAILURE", transport=transport, status=status, reason=reason[:200],
+            tenant_id=str(device.tenant_id) if device is not None else None,
             device_id=str(device.id) if device is not None else None,
             device_name=getattr(device, "name", None), suppressed=suppressed, audited=not audit))

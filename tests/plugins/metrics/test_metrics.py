@@ -169,3 +169,15 @@ def test_metrics_authorization_header_fuzz(scrape_sync, header):
     expected = 200 if header.partition(" ")[0].lower() == "bearer" and header.partition(" ")[2].strip() == TOKEN \
         else 401
     assert scrape_sync(header) == expected
+
+
+async def test_a_refused_body_is_audited_against_its_device(running):
+    status, body = await running.provision(deviceName="body-1", provisionDeviceKey=running.key,
+                                           provisionDeviceSecret=running.secret)
+    token = body["credentialsValue"]
+    for _ in range(3):
+        assert (await running.post(f"/api/v1/{token}/telemetry", data=b"{nope"))[0] == 400
+    status, page = await running.admin("GET", "/api/audit/logs?action=device_request_rejected")
+    [row] = page["data"]
+    assert row["deviceName"] == "body-1" and row["transport"] == "HTTP" and row["details"]["status"] == "400"
+    assert token not in str(row)
