@@ -181,3 +181,16 @@ async def test_a_refused_body_is_audited_against_its_device(running):
     [row] = page["data"]
     assert row["deviceName"] == "body-1" and row["transport"] == "HTTP" and row["details"]["status"] == "400"
     assert token not in str(row)
+
+
+async def test_coap_refused_bodies_are_reported(running, coap):
+    status, body = await running.provision(deviceName="coap-body", provisionDeviceKey=running.key,
+                                           provisionDeviceSecret=running.secret)
+    token = body["credentialsValue"]
+    answer = await coap.request(Code.POST, f"/api/v1/{token}/telemetry", b"{nope")
+    assert answer.code == Code.BAD_REQUEST
+    answer = await coap.request(Code.POST, f"/api/v1/{token}/telemetry", b"x" * (64 * 1024 + 1))
+    assert answer.code == Code.REQUEST_ENTITY_TOO_LARGE
+    status, page = await running.admin("GET", "/api/audit/logs?action=device_request_rejected")
+    assert sorted(row["details"]["status"] for row in page["data"]) == ["4.00", "4.13"], page
+    assert {row["transport"] for row in page["data"]} == {"COAP"}
