@@ -8,11 +8,13 @@ advertises what is enabled, and says goodbye on stop.
 from __future__ import annotations
 
 from gridlinks.core import hookimpl
-from gridlinks.plugins.discovery.advertiser import DiscoverySettings, LanAdvertiser
+from gridlinks.plugins.discovery.settings import DiscoverySettings
 
 
 @hookimpl
 def register_transports(hub, register):
     settings = hub.config.section("discovery", DiscoverySettings)
     if settings.enabled:
+        from gridlinks.plugins.discovery.advertiser import LanAdvertiser  # zeroconf only when advertising
+
         register(LanAdvertiser(hub, settings))

@@ -24,13 +24,12 @@ import logging
 import socket
 from typing import Any
 
-from pydantic import Field
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
-from gridlinks.core.config import Settings
 from gridlinks.core.errors import ConfigError
 from gridlinks.core.version import hub_version
+from gridlinks.plugins.discovery.settings import DiscoverySettings
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +37,6 @@ DASHBOARD_PATH = "/ui/"
 PROVISION_PATH = "/api/v1/provision"
 PROVISION_TOPIC = "/provision/request"
 PROVISION_USER = "provision"
-
-
-class DiscoverySettings(Settings):
-    enabled: bool = True
-    # The IPv4 address to advertise (and send mDNS from); null: the hub's bind address,
-    # or every address of this machine when the hub binds 0.0.0.0.
-    interface: str | None = None
-    name: str | None = Field(None, max_length=63, description='instance name; null: "GridLinks Hub on HOST"')
 
 
 class LanAdvertiser:

@@ -8,9 +8,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from pydantic import Field
 
-from gridlinks.core.config import Settings
 from gridlinks.core.events import (
     BulkImportFinished,
     DeviceAuthFailed,
@@ -23,20 +21,12 @@ from gridlinks.core.events import (
 )
 from gridlinks.core.storage.models import Device
 from gridlinks.core.version import hub_version
+from gridlinks.plugins.metrics.settings import MetricsSettings
 
 # Group commit: units per transaction (1 on PostgreSQL: one transaction per unit) and
 # seconds per commit, from a single-row commit on a fast disk to a stalled database.
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-class MetricsSettings(Settings):
-    enabled: bool = True
-    # A bearer token scrapers must send (Authorization: Bearer ...); null: none asked.
-    token: str | None = Field(None, min_length=16)
-    # How long the device count (a COUNT over the devices table) is reused between scrapes;
-    # a device provisioned, created, imported or deleted on this node makes it stale at once.
-    device_count_cache_s: float = Field(15.0, ge=0)
 
 
 class SessionCollector:
