@@ -161,7 +161,7 @@ def scrape_sync(tmp_path):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(header=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=80)
+@given(header=st.text(st.characters(min_codepoint=32, max_codepoint=255, blacklist_categories=("Cc",)), max_size=80)
        | st.sampled_from(["Bearer", "Bearer ", f"bearer {TOKEN}", f"Bearer  {TOKEN} ", f"Basic {TOKEN}",
                           f"Bearer {TOKEN[:-1]}", f"Bearer {TOKEN}x", "Bearer \u00e9\u00e9"]))
 def test_metrics_authorization_header_fuzz(scrape_sync, header):
