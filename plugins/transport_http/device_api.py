@@ -36,7 +36,7 @@ def authenticated(handler: DeviceHandler) -> Callable[[Any, web.Request], Awaita
     return route
 
 
-async def reporting_rejections(hub, device, answer: Awaitable[web.Response]) -> web.Response:
+async def reporting_rejections(hub, device, answer: Awaitable[Any]) -> Any:
     """Await the handler; a body refused (400, 413) is reported, then answered as before."""
     try:
         return await answer
