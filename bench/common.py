@@ -81,7 +81,9 @@ def hub_env(ports: dict[str, int], data_dir: Path, extra: dict[str, str] | None 
     env.update({"GRIDLINKS_BIND": "127.0.0.1", "GRIDLINKS_DATA_DIR": str(data_dir),
                 "GRIDLINKS_HTTP_PORT": str(ports["http"]), "GRIDLINKS_MQTT_PORT": str(ports["mqtt"]),
                 "GRIDLINKS_MQTTS_PORT": str(ports["mqtts"]), "GRIDLINKS_COAP_PORT": str(ports["coap"]),
-                "GRIDLINKS_LOG_LEVEL": "WARNING"})
+                "GRIDLINKS_LOG_LEVEL": "WARNING",
+                # Benchmarks measure plain HTTP and must not multicast on the LAN.
+                "GRIDLINKS_HTTP_TLS_PORT": "0", "GRIDLINKS_DISCOVERY_ENABLED": "false"})
     env.update(extra or {})
     return env
 

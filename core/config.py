@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,6 +47,8 @@ DEFAULT_PLUGINS = [
     "customer_api",
     "dynamic_registration",
     "approval",
+    "metrics",
+    "discovery",
 ]
 
 
@@ -87,6 +89,7 @@ class HubSettings(Settings):
     sqlite_synchronous: str = "NORMAL"
     sqlite_cache_mb: int = 64
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
     max_payload_bytes: int = 65536
     profile_cache_s: float = 5.0
     plugins: list[str] = Field(default_factory=lambda: list(DEFAULT_PLUGINS))

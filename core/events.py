@@ -185,6 +185,35 @@ class AttributesDeleted(Event):
     source: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceAuthFailed(Outcome):
+    """Fires when a device's request or login was refused for unknown credentials (401, 4.01, CONNACK)."""
+
+    # ``token`` is masked (a few first characters and the length), never the credential;
+    # ``suppressed``: alike refusals counted but not audited since the last audited one
+    # (gridlinks.core.services.rejections).
+    name: ClassVar[str] = "device_auth_failed"
+    transport: str
+    reason: str
+    status: str
+    token: str | None = None
+    suppressed: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceRequestRejected(Outcome):
+    """Fires when a device's request was refused for its body: not JSON, a wrong shape, too large."""
+
+    name: ClassVar[str] = "device_request_rejected"
+    transport: str
+    reason: str
+    status: str
+    tenant_id: str | None = None
+    device_id: str | None = None
+    device_name: str | None = None
+    suppressed: int | None = None
+
+
 # -- profiles, customers, bulk import ------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from gridlinks.core.bus import EventBus
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import StartupError
 from gridlinks.core.events import HubStarted
+from gridlinks.core.logs import quiet_secret_bearing_loggers
 from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.registry import Registry
 from gridlinks.core.services.audit import AuditLog
@@ -42,6 +43,7 @@ from gridlinks.core.services.permissions import PermissionService
 from gridlinks.core.services.pre_provision import PreProvisionGate
 from gridlinks.core.services.profiles import ProfileService
 from gridlinks.core.services.provisioning import ProvisioningService
+from gridlinks.core.services.rejections import DeviceRejections
 from gridlinks.core.storage.database import Storage, private_dir
 from gridlinks.core.storage.node_lock import NodeLock
 from gridlinks.core.types import ClaimStore, ClaimStrategy, CredentialType, ProvisionStrategy, Transport
@@ -55,6 +57,7 @@ SESSION_MODELS = "gridlinks.core.storage.session_models"
 class Hub:
     def __init__(self, config: HubConfig | None = None, extra_plugins: Mapping[str, Any] | None = None):
         self.config = config or HubConfig()
+        quiet_secret_bearing_loggers()  # SQL parameters (tokens, secrets) never reach the log
         self.settings = self.config.core
         self.bus = EventBus()
         self.credential_types: Registry[CredentialType] = Registry("credential type")
@@ -84,6 +87,7 @@ class Hub:
         self.claiming = ClaimService(settings.claim, storage, bus, self.claim_strategies, self.claim_stores,
                                      self.devices, self.permissions)
         self.device_api = DeviceApi(self.devices, self.claiming, self.credentials, settings)
+        self.rejections = DeviceRejections(bus)  # device refusals: events, audited sparingly
         self._tasks: set[asyncio.Task] = set()
         self._started: list[Transport] = []
         self._opened = False

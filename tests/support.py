@@ -57,7 +57,9 @@ def port_env() -> dict[str, str]:
     a transport that is not enabled is simply unused."""
     return {"GRIDLINKS_HTTP_PORT": str(free_port()), "GRIDLINKS_MQTT_PORT": str(free_port()),
             "GRIDLINKS_MQTTS_PORT": str(free_port()), "GRIDLINKS_COAP_PORT": str(free_port(socket.SOCK_DGRAM)),
-            "GRIDLINKS_BIND": "127.0.0.1"}
+            "GRIDLINKS_HTTP_TLS_PORT": str(free_port()), "GRIDLINKS_BIND": "127.0.0.1",
+            # Test hubs do not advertise on the LAN (tests/plugins/discovery turns it on).
+            "GRIDLINKS_DISCOVERY_ENABLED": "false"}
 
 
 def storage_url(db_url: str | None, tmp_path: Path) -> str:

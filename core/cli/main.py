@@ -29,6 +29,7 @@ from gridlinks.core.cli.customers import add_commands as add_customer_commands
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
+from gridlinks.core.logs import configure_logging
 from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.services.bootstrap import bootstrap, default_tenant
 from gridlinks.core.services.bulk_import import Mapping
@@ -340,8 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "plugins":
         return args.list_plugins(pm, args, out)
-    logging.basicConfig(level=os.environ.get("GRIDLINKS_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.core.log_level, config.core.log_format)
     if args.command != "run":
         logging.getLogger().setLevel(logging.WARNING)
     try:

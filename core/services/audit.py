@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tortoise.expressions import Q
+
 from gridlinks.core.bus import EventBus
-from gridlinks.core.events import Outcome
+from gridlinks.core.events import DeviceAuthFailed, DeviceRequestRejected, Outcome
 from gridlinks.core.storage.database import Storage
 from gridlinks.core.storage.models import AuditEvent
 from gridlinks.core.storage.writes import Insert
@@ -19,6 +21,7 @@ from gridlinks.core.storage.writes import Insert
 log = logging.getLogger(__name__)
 
 _COLUMNS = ("tenant_id", "transport", "device_id", "device_name", "actor", "reason")
+_HUB_WIDE = (DeviceAuthFailed.name, DeviceRequestRejected.name)
 
 
 class AuditLog:
@@ -58,7 +61,9 @@ class AuditLog:
                     limit: int = 100, offset: int = 0) -> tuple[int, list[AuditEvent]]:
         q = AuditEvent.all()
         if tenant_id is not None:
-            q = q.filter(tenant_id=tenant_id)
+            # Device refusals for an unknown token have no tenant (nobody's device); the
+            # hub has one tenant, whose admins see them with the rest.
+            q = q.filter(Q(tenant_id=tenant_id) | Q(tenant_id__isnull=True, action__in=_HUB_WIDE))
         if action:
             q = q.filter(action=action)
         if outcome:

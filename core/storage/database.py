@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from gridlinks.core.errors import ServiceUnavailable, StartupError
 from gridlinks.core.storage.migrations import MIGRATIONS, Migration
-from gridlinks.core.storage.writes import Op, PostgresUnitWriter, SqliteGroupWriter
+from gridlinks.core.storage.writes import CommitObserver, Op, PostgresUnitWriter, SqliteGroupWriter
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,8 @@ class Storage:
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
         self._ctx: TortoiseContext | None = None
         self.writer: SqliteGroupWriter | PostgresUnitWriter | None = None
+        # Told of every commit (units, seconds), whenever added: the metrics plugin's hook.
+        self.commit_observers: list[CommitObserver] = []
 
     def use_models(self, model_modules: Sequence[str]) -> None:
         """The model modules to open with (the core's always come first). The hub builds
@@ -150,7 +152,8 @@ class Storage:
             await self.close()
             raise
         client = self.connection()
-        self.writer = SqliteGroupWriter(client) if self.dialect == "sqlite" else PostgresUnitWriter(client)
+        writer = SqliteGroupWriter if self.dialect == "sqlite" else PostgresUnitWriter
+        self.writer = writer(client, self.commit_observers)
         self.writer.start()
 
     def submit(self, ops: Sequence[Op]) -> asyncio.Future:

@@ -36,7 +36,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,6 +295,19 @@ class _Pending:
 
 STALL_S = 10.0
 
+# Told of every commit: (units in the transaction, seconds it took). Called on the event
+# loop right after the commit; must be quick and must not raise (metrics, not logic).
+CommitObserver = Callable[[int, float], None]
+
+
+def _observe(observers: Sequence[CommitObserver], units: int, started: float) -> None:
+    elapsed = time.monotonic() - started
+    for observer in observers:
+        try:
+            observer(units, elapsed)
+        except Exception as exc:  # an observer's bug must never fail a write
+            log.warning("commit observer %r failed: %s", observer, exc)
+
 
 class WriterHealth:
     """What ``/api/health`` says about the write path: a hub whose writer cannot commit
@@ -334,8 +347,9 @@ class SqliteGroupWriter:
     """Batches units from every task into shared transactions on Tortoise's own SQLite
     connection (holding its lock, so ORM transactions never interleave with a batch)."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any, observers: Sequence[CommitObserver] = ()):
         self._client = client
+        self.observers = observers
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -382,6 +396,7 @@ class SqliteGroupWriter:
             self._wakeup.clear()
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH_UNITS], self._queue[MAX_BATCH_UNITS:]
+                started = time.monotonic()
                 try:
                     results = await self._write_batch(batch)
                 except Exception as exc:  # the database itself failed: every unit learns it
@@ -389,6 +404,7 @@ class SqliteGroupWriter:
                     results = [exc] * len(batch)
                 else:
                     self.health_state.committed()
+                    _observe(self.observers, len(batch), started)
                 self.batches += 1
                 self.units += len(batch)
                 for pending, result in zip(batch, results):
@@ -518,8 +534,9 @@ class PostgresUnitWriter:
     """One transaction per unit on a pooled connection: PostgreSQL runs them concurrently.
     asyncpg rolls a transaction back on any exception, so no unit can leave one open."""
 
-    def __init__(self, client: Any):
+    def __init__(self, client: Any, observers: Sequence[CommitObserver] = ()):
         self._client = client
+        self.observers = observers
         self._last: asyncio.Future | None = None
         self.health_state = WriterHealth()
 
@@ -549,6 +566,7 @@ class PostgresUnitWriter:
             return
         import asyncpg
 
+        started = time.monotonic()
         try:
             statements = [compile_op(op, "postgres") for op in ops]
             async with self._client.acquire_connection() as conn:
@@ -569,3 +587,4 @@ class PostgresUnitWriter:
             self.health_state.failed(exc, 1)
             raise
         self.health_state.committed()
+        _observe(self.observers, 1, started)

@@ -24,8 +24,9 @@ from aiocoap.numbers import ContentFormat, OptionNumber
 from aiocoap.resource import PathCapable
 from aiocoap.util.asyncio.recvmsg import RecvmsgSelectorDatagramTransport
 
-from gridlinks.core.errors import HubError
+from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.plugins.transport_coap.errors import (
+    code_for,
     hub_error_response,
     refusal,
     too_large_response,
@@ -64,6 +65,9 @@ class DeviceSite(interfaces.ObservableResource, PathCapable):
         try:
             refused = self._refusal(request, limit)
             if refused is not None:
+                if refused.code == Code.REQUEST_ENTITY_TOO_LARGE:
+                    await self.hub.rejections.request_rejected(TRANSPORT, refused.code.dotted,
+                                                               f"payload is larger than {limit} bytes")
                 pipe.add_response(refused, is_last=True)
             elif request.opt.observe == 0 and request.code == Code.GET:
                 await interfaces.ObservableResource._render_to_pipe(self, pipe)
@@ -104,6 +108,8 @@ class DeviceSite(interfaces.ObservableResource, PathCapable):
         try:
             return await self._dispatch(request)
         except HubError as exc:
+            if isinstance(exc, BadRequest):  # the body refused: audited sparingly, counted
+                await self.hub.rejections.request_rejected(TRANSPORT, code_for(exc).dotted, str(exc))
             return hub_error_response(exc)
         except Exception as exc:
             return unexpected_error_response(exc, request)
@@ -149,6 +155,8 @@ class DeviceSite(interfaces.ObservableResource, PathCapable):
         if route.needs_device:
             call.device = await self._device(params)
             if call.device is None:
+                await self.hub.rejections.auth_failed(TRANSPORT, Code.UNAUTHORIZED.dotted, "unknown access token",
+                                                      params[TOKEN])
                 return empty_response(Code.UNAUTHORIZED)
         return await route.handler(call)
 

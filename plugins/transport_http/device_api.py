@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gridlinks.core.errors import BadRequest, PayloadTooLarge
 from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.web.bodies import limits, read_body
 
@@ -22,14 +23,29 @@ DeviceHandler = Callable[[Any, web.Request, Any], Awaitable[web.Response]]
 
 def authenticated(handler: DeviceHandler) -> Callable[[Any, web.Request], Awaitable[web.Response]]:
     """Look the path's token up first: an unknown one is 401 with an empty body (the
-    reference's answer), and its body is never read."""
+    reference's answer), and its body is never read. Refusals (401, and 400/413 for the
+    body) are reported to ``hub.rejections`` (audit log, metrics)."""
     @functools.wraps(handler)
     async def route(self: DeviceRoutes, request: web.Request) -> web.Response:
-        device = await self.api.authenticate(TRANSPORT, request.match_info["token"])
+        token = request.match_info["token"]
+        device = await self.api.authenticate(TRANSPORT, token)
         if device is None:
+            await self.hub.rejections.auth_failed(TRANSPORT, "401", "unknown access token", token)
             return web.Response(status=401)
-        return await handler(self, request, device)
+        return await reporting_rejections(self.hub, device, handler(self, request, device))
     return route
+
+
+async def reporting_rejections(hub, device, answer: Awaitable[Any]) -> Any:
+    """Await the handler; a body refused (400, 413) is reported, then answered as before."""
+    try:
+        return await answer
+    except PayloadTooLarge as exc:
+        await hub.rejections.request_rejected(TRANSPORT, "413", str(exc), device)
+        raise
+    except BadRequest as exc:
+        await hub.rejections.request_rejected(TRANSPORT, "400", str(exc), device)
+        raise
 
 
 class DeviceRoutes:
@@ -46,8 +62,12 @@ class DeviceRoutes:
     async def provision(self, request: web.Request) -> web.Response:
         # Nobody is authenticated yet: the smaller of the two limits applies.
         limit = min(self.hub.settings.max_payload_bytes, limits(request).unauthenticated)
-        body = decode_json(await read_body(request, limit))
+        body = await reporting_rejections(self.hub, None, self._json(request, limit))
         return web.json_response(await self.hub.provisioning.provision(body, TRANSPORT))
+
+    @staticmethod
+    async def _json(request: web.Request, limit: int) -> Any:
+        return decode_json(await read_body(request, limit))
 
     @authenticated
     async def telemetry(self, request: web.Request, device) -> web.Response:

@@ -87,8 +87,11 @@ class MqttGate:
             await self.hub.bus.fire(DeviceConnected(device_id=str(result.id), device_name=result.name,
                                                     transport=TRANSPORT))
         else:
-            log.info("MQTT login refused from %s (%s)", conn.describe(),
-                     "certificate" if leaf else "user name" if conn.username else "no credentials")
+            what = "certificate" if leaf else "user name" if conn.username else "no credentials"
+            log.info("MQTT login refused from %s (%s)", conn.describe(), what)
+            reason = "no credentials" if what == "no credentials" else f"unknown {what}"
+            await self.hub.rejections.auth_failed(TRANSPORT, "CONNACK not authorized", reason,
+                                                  None if leaf else conn.username)
             return False
         return True
 

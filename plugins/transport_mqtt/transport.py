@@ -9,7 +9,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from gridlinks.plugins.transport_mqtt.certs import ensure_server_certificate
+from gridlinks.core.tls import ensure_server_certificate, server_certificate_files
 from gridlinks.plugins.transport_mqtt.gate import MqttGate
 from gridlinks.plugins.transport_mqtt.server import MqttServer
 from gridlinks.plugins.transport_mqtt.settings import MqttSettings
@@ -36,11 +36,11 @@ class MqttTransport:
 
     @property
     def cert_file(self):
-        return self.settings.cert_file or self.hub.settings.data_dir / "tls" / "server.pem"
+        return server_certificate_files(self.hub.settings.data_dir, self.settings.cert_file)[0]
 
     @property
     def key_file(self):
-        return self.settings.key_file or self.hub.settings.data_dir / "tls" / "server.key"
+        return server_certificate_files(self.hub.settings.data_dir, None, self.settings.key_file)[1]
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
