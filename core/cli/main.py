@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gridlinks.core.cli import ops as ops_commands
 from gridlinks.core.cli import plugins as plugins_command
 from gridlinks.core.cli.commands import Command, collect_commands, mount_commands
 from gridlinks.core.cli.customers import add_commands as add_customer_commands
@@ -279,6 +280,7 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_revoke_sessions)
     add_customer_commands(sub, common)
     plugins_command.add_command(sub, common)
+    ops_commands.add_commands(sub, common)
     mount_commands(list(commands), sub, common)
     return parser
 
@@ -311,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "run":
         logging.getLogger().setLevel(logging.WARNING)
     try:
+        if getattr(args, "offline", None) is not None:  # backup, restore, doctor: the hub stays closed
+            return args.offline(config, pm, args)
         return asyncio.run(_main(config, args))
     except HubError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
