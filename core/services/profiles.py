@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.events import ProfileSaved
+from gridlinks.core.events import ProfileDeleted, ProfileSaved
 from gridlinks.core.services.conflicts import DUPLICATE_PROFILE_KEY, DUPLICATE_PROFILE_NAME
 from gridlinks.core.services.tokens import random_alnum
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
@@ -161,6 +161,7 @@ class ProfileService:
             raise BadRequest("The device profile referenced by the devices cannot be deleted!")
         await profile.delete()
         self._forget()
+        await self.bus.fire(ProfileDeleted(profile_id=str(profile.id), profile=profile.name))
 
     async def page(self, tenant_id: uuid.UUID, page: int, page_size: int, text_search: str | None) -> Page:
         q = DeviceProfile.filter(tenant_id=tenant_id)

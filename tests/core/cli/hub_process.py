@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gridlinks.core.cli.main import main
 from tests.cli_support import GRIDLINKS, wait_for_health
 
 
@@ -51,3 +52,20 @@ def post_json(url: str, body: Any, timeout: float = 10) -> tuple[int, Any]:
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+
+
+def gridlinks_here(capsys, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """The command run in this process (for set-up steps and the many refusals; what a
+    test is about runs as a real process): exit code, stdout, stderr. The environment is
+    the test's without GRIDLINKS_* variables, plus ``env``."""
+    saved = dict(os.environ)
+    for name in [k for k in os.environ if k.startswith("GRIDLINKS_")]:
+        del os.environ[name]
+    os.environ.update(env or {})
+    try:
+        code = main([*args, "--data-dir", str(data_dir)])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -11,10 +11,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridlinks.core.cli.main import main
 from gridlinks.core.cli.ops import SQLITE_MAGIC, validate_backup
 from gridlinks.core.errors import BadRequest
 from tests.cli_support import cli, value_after
+from tests.core.cli.hub_process import gridlinks_here as _gridlinks
 from tests.core.cli.hub_process import post_json, running_hub
 from tests.support import port_env
 
@@ -103,22 +103,7 @@ def test_restore_keeps_the_replaced_database_aside(tmp_path):
     assert "Demo profile" in restored and "Only in B" not in restored
 
 
-def _gridlinks(capsys, data_dir, *args, env=None):
-    """The command in this process (the refusals below are many; one runs as a process)."""
-    saved = dict(os.environ)
-    os.environ.update(env or {})
-    try:
-        code = main([*args, "--data-dir", str(data_dir)])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_backup_and_restore_refuse_in_one_line(tmp_path, capsys, monkeypatch):
-    for name in [k for k in os.environ if k.startswith("GRIDLINKS_")]:
-        monkeypatch.delenv(name)
+def test_backup_and_restore_refuse_in_one_line(tmp_path, capsys):
     assert _gridlinks(capsys, tmp_path, "init")[0] == 0
     target = tmp_path / "copy.db"
     assert _gridlinks(capsys, tmp_path, "backup", str(target))[0] == 0
