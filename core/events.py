@@ -174,6 +174,7 @@ class DeviceDeleted(Change):
     name: ClassVar[str] = "device_deleted"
     device_id: str
     device_name: str
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,6 +237,7 @@ class ProfileSaved(Change):
     name: ClassVar[str] = "profile_saved"
     profile_id: str
     profile: str
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,6 +247,7 @@ class ProfileDeleted(Change):
     name: ClassVar[str] = "profile_deleted"
     profile_id: str
     profile: str
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
