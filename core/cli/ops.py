@@ -288,7 +288,7 @@ async def run_checks(config: HubConfig, pm: pluggy.PluginManager) -> list[Check]
     except HubError as exc:
         return [Check(FAIL, "config", str(exc))]
     checks.append(check_plugins(pm))
-    running = await _running(config)
+    running = await hub_serves(config)
     checks.append(Check(OK, "hub", "running on this database" if running else "not running"))
     checks.extend(await check_database(config))
     checks.extend(check_files(settings.data_dir))
@@ -301,9 +301,13 @@ async def run_checks(config: HubConfig, pm: pluggy.PluginManager) -> list[Check]
     return checks
 
 
-async def _running(config: HubConfig) -> bool:
+async def hub_serves(config: HubConfig) -> bool:
+    """Whether a hub serves on this config's database (its node lock is taken)."""
+    db = sqlite_file(config)
+    if db is not None and not db.exists():
+        return False  # nothing to serve on (and no lock file created by looking)
     try:
-        lock = await _hold_node_lock(config, sqlite_file(config))
+        lock = await _hold_node_lock(config, db)
     except StartupError:
         return True
     except Exception:  # noqa: BLE001 - an unreachable database is the database check's to report
@@ -330,7 +334,12 @@ async def check_database(config: HubConfig) -> list[Check]:
     db = sqlite_file(config)
     try:
         if db is None:
-            version, where = await _postgres_schema(config.core.database_url), "PostgreSQL"
+            where = "PostgreSQL " + Storage(config.core.database_url).safe_url
+            found = await _postgres_schema(config.core.database_url)
+            if found is None:
+                return [Check(WARN, "database", f"{where}: reachable, no GridLinks tables yet "
+                                                "(`gridlinks init` creates them)")]
+            version = found
         else:
             if not db.is_file():
                 return [Check(WARN, "database", f"no database at {db} yet: `gridlinks init` creates it")]
@@ -338,7 +347,7 @@ async def check_database(config: HubConfig) -> list[Check]:
                 version = int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
             where = str(db)
     except Exception as exc:  # noqa: BLE001 - whatever the driver raises is the answer
-        return [Check(FAIL, "database", f"cannot read {Storage(config.core.database_url).safe_url()}: "
+        return [Check(FAIL, "database", f"cannot read {Storage(config.core.database_url).safe_url}: "
                                         f"{type(exc).__name__}: {exc}")]
     if version > latest:
         return [Check(FAIL, "database", f"{where}: schema version {version} is newer than this GridLinks "
@@ -349,11 +358,14 @@ async def check_database(config: HubConfig) -> list[Check]:
     return [Check(OK, "database", f"{where}: reachable, schema version {version} (current)")]
 
 
-async def _postgres_schema(url: str) -> int:
+async def _postgres_schema(url: str) -> int | None:
+    """The schema version of a PostgreSQL database; None where the hub has no tables yet."""
     import asyncpg
 
     conn = await asyncio.wait_for(asyncpg.connect(url.replace("postgres://", "postgresql://", 1)), 5)
     try:
+        if not await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL"):
+            return None
         return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
     finally:
         await conn.close()

@@ -9,9 +9,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gridlinks.core.cli.ops import check_database, hub_serves, latest_schema
+from gridlinks.core.hub import Hub
 from tests.cli_support import cli
 from tests.core.cli.hub_process import running_hub
-from tests.support import free_port, port_env
+from tests.support import free_port, hub_config, port_env
 
 
 def _lines(out: str, what: str) -> list[str]:
@@ -61,3 +63,18 @@ def test_doctor_next_to_its_running_hub_then_with_problems(tmp_path):
     assert _lines(out, "redis")[0].startswith("FAIL") and "unreachable" in out
     assert "checks: 3 failed" in out.splitlines()[-1]
     assert "Traceback" not in sick.stderr
+
+
+async def test_database_and_hub_checks_on_each_backend(tmp_path, db_url):
+    config = hub_config(tmp_path / "data", db_url)
+    (before,) = await check_database(config)
+    assert before.status == "WARN" and "gridlinks init" in before.message  # nothing there yet
+    hub = Hub(config)
+    await hub.start()
+    try:
+        assert await hub_serves(config)  # the node lock of SQLite, the advisory lock of PostgreSQL
+        (check,) = await check_database(config)
+    finally:
+        await hub.stop()
+    assert check.status == "OK" and f"schema version {latest_schema()} (current)" in check.message, check
+    assert not await hub_serves(config)
