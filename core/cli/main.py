@@ -229,7 +229,7 @@ async def cmd_user_revoke_sessions(hub: Hub, args) -> int:
     user = await User.get_or_none(email=args.email.strip().lower())
     if user is None:
         raise BadRequest(f"no user with e-mail {args.email}")
-    ended = await hub.auth.revoke_sessions(user, actor="gridlinks user revoke-sessions")
+    ended = await hub.auth.revoke_sessions(user, actor=cli_actor())
     out.print(f"{ended} session(s) of {user.email} ended; their tokens no longer work")
     return 0
 

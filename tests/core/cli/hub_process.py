@@ -1,5 +1,5 @@
 """A `gridlinks run` process on a temporary data directory, for CLI tests that need a hub
-serving next to the command under test."""
+serving next to the command under test, and the command run in the test's own process."""
 
 from __future__ import annotations
 
@@ -9,49 +9,55 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from gridlinks.core.cli.main import main
 from tests.cli_support import GRIDLINKS, wait_for_health
+from tests.support import port_env
 
 
-def hub_env(ports: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
-    env.update(ports)
-    return env
+class RunningProcess:
+    """`gridlinks run` on ``data_dir``, with its whole output once stopped."""
 
+    def __init__(self, data_dir: Path, ports: dict[str, str] | None = None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
+        env.update(ports or port_env())
+        self.base = f"http://127.0.0.1:{env['GRIDLINKS_HTTP_PORT']}"
+        self.proc = subprocess.Popen([str(GRIDLINKS), "run", "--data-dir", str(data_dir)], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output = ""
 
-@contextmanager
-def running_hub(data_dir: Path, ports: dict[str, str]) -> Iterator[str]:
-    """Start a hub on ``data_dir`` with ``ports`` (``port_env()``); yield its HTTP base URL;
-    stop it with SIGTERM (it must exit 0)."""
-    proc = subprocess.Popen([str(GRIDLINKS), "run", "--data-dir", str(data_dir)], env=hub_env(ports),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}"
-    try:
-        wait_for_health(f"{base}/api/health", proc)
-        yield base
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    def __enter__(self) -> RunningProcess:
+        try:
+            wait_for_health(self.base + "/api/health", self.proc)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
 
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.output, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.output, _ = self.proc.communicate()
 
-def post_json(url: str, body: Any, timeout: float = 10) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
+    def post(self, path: str, body: dict, token: str | None = None) -> tuple[int, dict | None]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["X-Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.base + path, json.dumps(body).encode(), headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def login(self, email: str, password: str) -> int:
+        return self.post("/api/auth/login", {"username": email, "password": password})[0]
 
 
 def gridlinks_here(capsys, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

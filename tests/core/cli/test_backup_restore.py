@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 from gridlinks.core.cli.ops import SQLITE_MAGIC, validate_backup
 from gridlinks.core.errors import BadRequest
 from tests.cli_support import cli, value_after
-from tests.core.cli.hub_process import gridlinks_here as _gridlinks
-from tests.core.cli.hub_process import post_json, running_hub
-from tests.support import port_env
+from tests.core.cli.hub_process import RunningProcess, gridlinks_here
 
 
 def _devices(db: Path) -> dict[str, str]:
@@ -27,12 +25,13 @@ def _devices(db: Path) -> dict[str, str]:
     return dict(rows)
 
 
-def _provision_until(base: str, key: str, secret: str, stop: threading.Event, issued: dict[str, str]) -> None:
+def _provision_until(hub: RunningProcess, key: str, secret: str, stop: threading.Event,
+                     issued: dict[str, str]) -> None:
     n = 0
     while not stop.is_set():
         name = f"live-{n:04d}"
-        status, body = post_json(f"{base}/api/v1/provision", {"deviceName": name, "provisionDeviceKey": key,
-                                                               "provisionDeviceSecret": secret})
+        status, body = hub.post("/api/v1/provision", {"deviceName": name, "provisionDeviceKey": key,
+                                                      "provisionDeviceSecret": secret})
         assert status == 200 and body["status"] == "SUCCESS", body
         issued[name] = body["credentialsValue"]
         n += 1
@@ -44,9 +43,9 @@ def test_online_backup_restores_the_same_devices_and_credentials(tmp_path):
     key, secret = value_after(init, "provision key"), value_after(init, "provision secret")
     backup = tmp_path / "site.db"
     issued: dict[str, str] = {}
-    with running_hub(live, port_env()) as base:
+    with RunningProcess(live) as hub:
         stop = threading.Event()
-        worker = threading.Thread(target=_provision_until, args=(base, key, secret, stop, issued))
+        worker = threading.Thread(target=_provision_until, args=(hub, key, secret, stop, issued))
         worker.start()
         try:
             while len(issued) < 20:  # provisioning is well under way
@@ -72,13 +71,12 @@ def test_online_backup_restores_the_same_devices_and_credentials(tmp_path):
     assert f"{len(saved)} device(s)" in result.stdout
     assert stat.S_IMODE(os.stat(fresh / "hub.db").st_mode) == 0o600
     assert _devices(fresh / "hub.db") == saved
-    with running_hub(fresh, port_env()) as base:
+    with RunningProcess(fresh) as hub:
         name, token = sorted(saved.items())[-1]
-        status, _ = post_json(f"{base}/api/v1/{token}/telemetry", {"t": 21.5})
+        status, _ = hub.post(f"/api/v1/{token}/telemetry", {"t": 21.5})
         assert status == 200
-        status, body = post_json(f"{base}/api/v1/provision", {"deviceName": "after-restore",
-                                                               "provisionDeviceKey": key,
-                                                               "provisionDeviceSecret": secret})
+        status, body = hub.post("/api/v1/provision", {"deviceName": "after-restore", "provisionDeviceKey": key,
+                                                      "provisionDeviceSecret": secret})
         assert status == 200 and body["status"] == "SUCCESS"  # the profile and its secret came back too
     listing = cli(fresh, "profile", "list").stdout
     assert "Demo profile" in listing
@@ -104,23 +102,23 @@ def test_restore_keeps_the_replaced_database_aside(tmp_path):
 
 
 def test_backup_and_restore_refuse_in_one_line(tmp_path, capsys):
-    assert _gridlinks(capsys, tmp_path, "init")[0] == 0
+    assert gridlinks_here(capsys, tmp_path, "init")[0] == 0
     target = tmp_path / "copy.db"
-    assert _gridlinks(capsys, tmp_path, "backup", str(target))[0] == 0
-    code, _, err = _gridlinks(capsys, tmp_path, "backup", str(target))
+    assert gridlinks_here(capsys, tmp_path, "backup", str(target))[0] == 0
+    code, _, err = gridlinks_here(capsys, tmp_path, "backup", str(target))
     assert code == 1 and "--force" in err
-    assert _gridlinks(capsys, tmp_path, "backup", str(target), "--force")[0] == 0
+    assert gridlinks_here(capsys, tmp_path, "backup", str(target), "--force")[0] == 0
     junk = tmp_path / "notes.txt"
     junk.write_text("not a database\n")
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE t (x)")
     for path, why in ((other, "not a GridLinks one"), (tmp_path / "missing.db", "does not exist")):
-        code, _, err = _gridlinks(capsys, tmp_path, "restore", str(path))
+        code, _, err = gridlinks_here(capsys, tmp_path, "restore", str(path))
         assert code == 1 and why in err and err.count("\n") == 1, err
     pg = {"GRIDLINKS_DB_URL": "postgres://127.0.0.1:5432/gridlinks"}
     for command, tool in (("backup", "pg_dump"), ("restore", "pg_restore")):
-        code, _, err = _gridlinks(capsys, tmp_path, command, str(target), env=pg)
+        code, _, err = gridlinks_here(capsys, tmp_path, command, str(target), env=pg)
         assert code == 1 and err.count("\n") == 1 and tool in err, err
     result = cli(tmp_path, "restore", str(junk), check=False)  # and once as the real command
     assert result.returncode == 1
