@@ -23,7 +23,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +45,6 @@ GRIDLINKS_TABLES = ("schema_version", "tenant", "hub_user", "device_profile", "d
 CERT_WARN_DAYS = 30
 DISK_FAIL_BYTES = 200 * 1024 * 1024
 DISK_WARN_BYTES = 2 * 1024 * 1024 * 1024
-
-Offline = Callable[[HubConfig, pluggy.PluginManager, argparse.Namespace], int]
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
