@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -68,6 +71,44 @@ class Outcome(Event):
     outcome: str
 
 
+# Who the running task acts for: ``cli:<os user>`` in the ``gridlinks`` command, the
+# signed-in user's e-mail in an admin API or dashboard request (set once the token is
+# checked; each HTTP request runs in its own task, so it ends with the request).
+_ACTOR: ContextVar[str | None] = ContextVar("gridlinks_actor", default=None)
+
+
+def current_actor() -> str | None:
+    return _ACTOR.get()
+
+
+def set_actor(actor: str | None) -> None:
+    """Name who the rest of the current task acts for."""
+    _ACTOR.set(actor)
+
+
+@contextmanager
+def acting_as(actor: str | None) -> Iterator[None]:
+    """Name who the changes made inside the block are made by."""
+    token = _ACTOR.set(actor)
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change(Event):
+    """A person (admin API, dashboard, CLI) created, changed or deleted something; the audit log keeps it."""
+
+    name: ClassVar[str] = "change"
+    # Who: given by the service, else whoever the firing task acts for (``acting_as``).
+    actor: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.actor is None:
+            object.__setattr__(self, "actor", _ACTOR.get())
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HubStarted(Event):
     """Fires once the hub's transports are all listening."""
@@ -117,7 +158,7 @@ class CertificateRotated(Outcome):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceCreated(Event):
+class DeviceCreated(Change):
     """Fires after an admin (API, dashboard, bulk import) created a device."""
 
     name: ClassVar[str] = "device_created"
@@ -127,12 +168,13 @@ class DeviceCreated(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceDeleted(Event):
+class DeviceDeleted(Change):
     """Fires after a device was deleted; its open sessions end."""
 
     name: ClassVar[str] = "device_deleted"
     device_id: str
     device_name: str
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,19 +260,39 @@ class DeviceRequestRejected(Outcome):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProfileSaved(Event):
+class ProfileSaved(Change):
     """Fires after a device profile was created or changed."""
 
     name: ClassVar[str] = "profile_saved"
     profile_id: str
     profile: str
+    tenant_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CustomerCreated(Event):
+class ProfileDeleted(Change):
+    """Fires after a device profile (one no device used) was deleted."""
+
+    name: ClassVar[str] = "profile_deleted"
+    profile_id: str
+    profile: str
+    tenant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerCreated(Change):
     """Fires after a tenant admin created a customer."""
 
     name: ClassVar[str] = "customer_created"
+    tenant_id: str
+    customer: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerDeleted(Change):
+    """Fires after a customer and its users were deleted (its devices stay, unassigned)."""
+
+    name: ClassVar[str] = "customer_deleted"
     tenant_id: str
     customer: str
 
@@ -296,6 +358,17 @@ class DeviceReclaimed(Outcome):
 
 
 # -- people ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserCreated(Change):
+    """Fires after a user account was created (tenant admin or customer user)."""
+
+    name: ClassVar[str] = "user_created"
+    tenant_id: str | None
+    user: str
+    authority: str
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import getpass
 import io
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -23,11 +25,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gridlinks.core.cli import devices as device_commands
+from gridlinks.core.cli import ops as ops_commands
 from gridlinks.core.cli import plugins as plugins_command
 from gridlinks.core.cli.commands import Command, collect_commands, mount_commands
 from gridlinks.core.cli.customers import add_commands as add_customer_commands
 from gridlinks.core.config import HubConfig
-from gridlinks.core.errors import BadRequest, HubError
+from gridlinks.core.errors import BadRequest, HubError, NotFound
+from gridlinks.core.events import acting_as
 from gridlinks.core.hub import Hub
 from gridlinks.core.logs import configure_logging
 from gridlinks.core.plugins import build_plugin_manager
@@ -35,7 +40,7 @@ from gridlinks.core.services.bootstrap import bootstrap, default_tenant
 from gridlinks.core.services.bulk_import import Mapping
 from gridlinks.core.services.pre_provision import FAIL_CLOSED, FAIL_MODE, FAIL_MODES
 from gridlinks.core.services.profiles import ALLOW_GATEWAYS
-from gridlinks.core.storage.models import Authority, Customer, DeviceProfile, User
+from gridlinks.core.storage.models import Authority, DeviceProfile, User
 
 STRATEGIES = {
     "disabled": "DISABLED",
@@ -186,7 +191,12 @@ def _approval_options(p: argparse.ArgumentParser) -> None:
 
 
 async def cmd_profile_list(hub: Hub, args) -> int:
+    # Strategy and key stay whole on one line at any width (they are copied into configs);
+    # a long profile name folds instead.
     table = Table("name", "strategy", "provision key", "devices")
+    table.columns[0].overflow = "fold"
+    for column in table.columns[1:]:
+        column.no_wrap = True
     for profile in await DeviceProfile.all().order_by("name"):
         count = await profile.devices.all().count()
         table.add_row(profile.name, profile.provision_type, profile.provision_key or "-", str(count))
@@ -235,7 +245,11 @@ async def cmd_user_add(hub: Hub, args) -> int:
     if args.role == "customer-user":
         if not args.customer:
             raise BadRequest("a customer user needs --customer NAME")
-        customer, _ = await Customer.get_or_create(tenant=tenant, title=args.customer)
+        try:
+            customer = await hub.customers.by_title(tenant.id, args.customer)
+        except NotFound:
+            raise BadRequest(f"no customer titled {args.customer!r}; create it first with "
+                             f"`gridlinks customer add --title {shlex.quote(args.customer)}`") from None
     user = await hub.auth.create_user(args.email, args.password, ROLES[args.role], tenant, customer)
     out.print(f"user {user.email} added ({user.authority}{', customer ' + customer.title if customer else ''})")
     return 0
@@ -245,7 +259,7 @@ async def cmd_user_revoke_sessions(hub: Hub, args) -> int:
     user = await User.get_or_none(email=args.email.strip().lower())
     if user is None:
         raise BadRequest(f"no user with e-mail {args.email}")
-    ended = await hub.auth.revoke_sessions(user, actor="gridlinks user revoke-sessions")
+    ended = await hub.auth.revoke_sessions(user, actor=cli_actor())
     out.print(f"{ended} session(s) of {user.email} ended; their tokens no longer work")
     return 0
 
@@ -314,15 +328,26 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_revoke_sessions)
     add_customer_commands(sub, common)
     plugins_command.add_command(sub, common)
-    mount_commands(list(commands), sub, common)
+    ops_commands.add_commands(sub, common)
+    mount_commands([*device_commands.COMMANDS, *commands], sub, common)
     return parser
+
+
+def cli_actor() -> str:
+    """Who the audit log names for changes made with the command: ``cli:<os user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a uid without a passwd entry (containers)
+        return f"cli:uid {os.getuid()}"
 
 
 async def _main(config: HubConfig, args) -> int:
     hub = Hub(config)
     try:
         await hub.open()
-        return await args.func(hub, args)
+        # The served hub's tasks act for nobody in particular: only commands name an actor.
+        with acting_as(None if args.command == "run" else cli_actor()):
+            return await args.func(hub, args)
     finally:
         await hub.stop()
 
@@ -345,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "run":
         logging.getLogger().setLevel(logging.WARNING)
     try:
+        if getattr(args, "offline", None) is not None:  # backup, restore, doctor: the hub stays closed
+            return args.offline(config, pm, args)
         return asyncio.run(_main(config, args))
     except HubError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)

@@ -1,19 +1,27 @@
-"""The audit log: a bus listener that keeps every event carrying an ``outcome``.
+"""The audit log: a bus listener that keeps every attempt and every change.
 
-Services never write audit rows themselves; they fire facts (``provision_failed`` with
-its reason, ``device_claimed``, ...) and this listener persists those that say how an
-attempt ended. Secrets are never part of event data.
+Services never write audit rows themselves; they fire facts and this listener persists
+two kinds of them, one row each:
+- attempts (``Outcome``: ``provision_failed`` with its reason, ``device_claimed``, ...),
+- changes people make (``Change``: profiles, devices, customers and users created,
+  changed or deleted from the admin API, the dashboard or the ``gridlinks`` command),
+  recorded as ``SUCCESS``.
+The row's ``actor`` is the event's own, else whoever the firing task acts for
+(``core.events.acting_as``: ``cli:<os user>`` in the CLI, the signed-in user's e-mail in
+a web request), so no command or handler writes audit code of its own. Secrets are never
+part of event data.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from tortoise.expressions import Q
 
 from gridlinks.core.bus import EventBus
-from gridlinks.core.events import DeviceAuthFailed, DeviceRequestRejected, Outcome
+from gridlinks.core.events import Change, DeviceAuthFailed, DeviceRequestRejected, Event, Outcome, current_actor
 from gridlinks.core.storage.database import Storage
 from gridlinks.core.storage.models import AuditEvent
 from gridlinks.core.storage.writes import Insert
@@ -22,27 +30,30 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = ("tenant_id", "transport", "device_id", "device_name", "actor", "reason")
 _HUB_WIDE = (DeviceAuthFailed.name, DeviceRequestRejected.name)
+SUCCESS = "SUCCESS"
 
 
 class AuditLog:
     def __init__(self, storage: Storage, bus: EventBus):
         self.storage = storage
         self.bus = bus
-        self._unsubscribe = None
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def attach(self) -> None:
-        if self._unsubscribe is None:
-            self._unsubscribe = self.bus.listen(Outcome, self._on_event)
+        if not self._unsubscribe:
+            self._unsubscribe = [self.bus.listen(kind, self._on_event) for kind in (Outcome, Change)]
 
-    async def _on_event(self, event: Outcome) -> None:
+    async def _on_event(self, event: Outcome | Change) -> None:
         if event.audited:
             return
         await self.storage.write([self.row_op(event)])
 
-    def row_op(self, event: Outcome) -> Insert:
+    def row_op(self, event: Event) -> Insert:
         """The audit row for an event, as a write that can join the unit it describes
         (one commit instead of two on the provisioning path)."""
         data = event.data()
+        if data.get("actor") is None and (actor := current_actor()) is not None:
+            data["actor"] = actor
         columns: dict[str, Any] = {k: data[k] for k in _COLUMNS if data.get(k) is not None}
         for k in ("tenant_id", "device_id"):
             if k in columns:
@@ -53,7 +64,8 @@ class AuditLog:
             if k in columns:
                 columns[k] = _fit(str(columns[k]), k)
         details = {k: v for k, v in data.items() if k not in _COLUMNS and k != "outcome"}
-        return Insert(AuditEvent, {"ts": event.time_ms, "action": event.name, "outcome": event.outcome,
+        outcome = event.outcome if isinstance(event, Outcome) else SUCCESS
+        return Insert(AuditEvent, {"ts": event.time_ms, "action": event.name, "outcome": outcome,
                                    "details": details, **columns})
 
     async def query(self, *, tenant_id=None, action: str | None = None, outcome: str | None = None,

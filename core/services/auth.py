@@ -29,7 +29,7 @@ from tortoise.exceptions import IntegrityError
 from gridlinks.core.bus import EventBus
 from gridlinks.core.config import AuthSettings
 from gridlinks.core.errors import BadRequest, Conflict, ServiceUnavailable, TokenExpired, Unauthorized
-from gridlinks.core.events import SessionsRevoked, UserLogin, UserLogout
+from gridlinks.core.events import SessionsRevoked, UserCreated, UserLogin, UserLogout, set_actor
 from gridlinks.core.storage.database import Storage
 from gridlinks.core.storage.models import Authority, Customer, HubSecret, Tenant, User
 from gridlinks.core.storage.session_models import AuthSession
@@ -126,8 +126,11 @@ class AuthService:
             raise BadRequest("a customer user needs a customer")
         if await User.filter(email=email).exists():
             raise Conflict(f"a user with e-mail {email} already exists")
-        return await User.create(email=email, password_hash=await self.hash_password(password),
+        user = await User.create(email=email, password_hash=await self.hash_password(password),
                                  authority=authority, tenant=tenant, customer=customer)
+        await self.bus.fire(UserCreated(tenant_id=str(tenant.id) if tenant else None, user=email,
+                                        authority=authority, customer_id=str(customer.id) if customer else None))
+        return user
 
     # -- sign-in sessions and tokens -------------------------------------------------
     #
@@ -179,7 +182,9 @@ class AuthService:
         claims = self._decode(token)
         if claims.get("typ") == "refresh":
             raise Unauthorized("Authentication failed")
-        return await self._principal_for(claims)
+        who = await self._principal_for(claims)
+        set_actor(who.email)  # what this request changes is audited as done by this user
+        return who
 
     async def refresh(self, refresh_token: str) -> dict[str, str]:
         """New tokens for a refresh token, which is used up: the session's ``refresh_jti``

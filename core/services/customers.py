@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.events import CustomerCreated
+from gridlinks.core.events import CustomerCreated, CustomerDeleted
 from gridlinks.core.services.conflicts import DUPLICATE_CUSTOMER
 from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.storage.models import Authority, Customer, Tenant, User
@@ -83,6 +83,7 @@ class CustomerService:
         """Its devices become unassigned (the foreign key says SET NULL), its users go:
         one unit, so a failure leaves the customer and its users as they were."""
         await self.storage.write([Delete(User, {"customer_id": customer.id}), Delete(Customer, {"id": customer.id})])
+        await self.bus.fire(CustomerDeleted(tenant_id=str(customer.tenant_id), customer=customer.title))
 
     async def add_user(self, customer: Customer, email: str, password: str, first_name: str = "",
                        last_name: str = "") -> User:

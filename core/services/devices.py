@@ -139,7 +139,8 @@ class DeviceService:
 
     async def delete(self, device: Device) -> None:
         await device.delete()
-        await self.bus.fire(DeviceDeleted(device_id=str(device.id), device_name=device.name))
+        await self.bus.fire(DeviceDeleted(device_id=str(device.id), device_name=device.name,
+                                          tenant_id=str(device.tenant_id)))
 
     @staticmethod
     def to_json(device: Device) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.events import ProfileSaved
+from gridlinks.core.events import ProfileDeleted, ProfileSaved
 from gridlinks.core.services.conflicts import DUPLICATE_PROFILE_KEY, DUPLICATE_PROFILE_NAME
 from gridlinks.core.services.tokens import random_alnum
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
@@ -105,7 +105,8 @@ class ProfileService:
         except IntegrityError:
             raise Conflict(self._which_duplicate(key)) from None
         self._forget()
-        await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
+        await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name,
+                                         tenant_id=str(profile.tenant_id)))
         return profile
 
     @staticmethod
@@ -134,7 +135,8 @@ class ProfileService:
             raise Conflict(DUPLICATE_KEY if await DeviceProfile.filter(
                 provision_key=profile.provision_key).exclude(id=profile.id).exists() else DUPLICATE_NAME) from None
         self._forget()
-        await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name))
+        await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name,
+                                         tenant_id=str(profile.tenant_id)))
         return profile
 
     async def get(self, tenant_id: uuid.UUID | None, profile_id: Any) -> DeviceProfile:
@@ -161,6 +163,8 @@ class ProfileService:
             raise BadRequest("The device profile referenced by the devices cannot be deleted!")
         await profile.delete()
         self._forget()
+        await self.bus.fire(ProfileDeleted(profile_id=str(profile.id), profile=profile.name,
+                                           tenant_id=str(profile.tenant_id)))
 
     async def page(self, tenant_id: uuid.UUID, page: int, page_size: int, text_search: str | None) -> Page:
         q = DeviceProfile.filter(tenant_id=tenant_id)

@@ -43,6 +43,7 @@ def test_profile_device_user_and_import_commands(tmp_path):
     bad.write_text("name,colour\nx,y\n")
     result = cli(tmp_path, "device", "import", str(bad), check=False)
     assert result.returncode == 1 and "unknown CSV column 'colour'" in result.stderr
+    cli(tmp_path, "customer", "add", "--title", "ACME")  # user add no longer creates it (test_cli_devices_audit)
     out = cli(tmp_path, "user", "add", "--email", "c@acme.test", "--password", "secret-1",
               "--role", "customer-user", "--customer", "ACME").stdout
     assert "CUSTOMER_USER" in out

@@ -6,68 +6,18 @@ and the data directory and every secret-holding file are owner-only."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
 import stat
-import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from gridlinks.core.config import HubConfig
 from gridlinks.core.hub import Hub
 from gridlinks.core.storage.models import Authority, DeviceProfile, User
-from tests.cli_support import GRIDLINKS, cli, value_after, wait_for_health
-from tests.support import port_env
+from tests.cli_support import cli, value_after
+from tests.core.cli.hub_process import RunningProcess
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-class RunningProcess:
-    """`gridlinks run` on ``data_dir``, with its whole output once stopped."""
-
-    def __init__(self, data_dir: Path):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
-        env.update(port_env())
-        self.base = f"http://127.0.0.1:{env['GRIDLINKS_HTTP_PORT']}"
-        self.proc = subprocess.Popen([str(GRIDLINKS), "run", "--data-dir", str(data_dir)], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.output = ""
-
-    def __enter__(self) -> RunningProcess:
-        try:
-            wait_for_health(self.base + "/api/health", self.proc)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.output, _ = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.output, _ = self.proc.communicate()
-
-    def post(self, path: str, body: dict, token: str | None = None) -> tuple[int, dict | None]:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["X-Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.base + path, json.dumps(body).encode(), headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as r:
-                raw = r.read()
-                return r.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def login(self, email: str, password: str) -> int:
-        return self.post("/api/auth/login", {"username": email, "password": password})[0]
 
 
 def admins_and_profiles(data_dir: Path) -> tuple[list[str], list[str]]:
@@ -136,6 +86,7 @@ def test_init_resets_a_given_password_and_ends_that_admins_sessions(tmp_path):
         assert status == 401 and body["errorCode"] == 11
         assert hub.login("ops@site.test", "pw-123456") == 401
         assert hub.login("ops@site.test", "pw-new-7890") == 200
+    cli(tmp_path, "customer", "add", "--title", "ACME")
     cli(tmp_path, "user", "add", "--email", "c@acme.test", "--password", "secret-1", "--role", "customer-user",
         "--customer", "ACME")
     refused = cli(tmp_path, "init", "--admin-email", "c@acme.test", "--admin-password", "pw-x-123", check=False)
