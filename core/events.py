@@ -90,6 +90,9 @@ class DeviceProvisioned(Outcome):
     profile: str
     credentials_type: str
     gateway: str | None = None
+    # ROTATE or RESET when an existing device was provisioned again, and how it proved itself.
+    reprovision: str | None = None
+    proof: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +105,9 @@ class ProvisionFailed(Outcome):
     tenant_id: str | None
     device_name: str
     profile: str | None
+    # The profile quota that refused it (maxDevices, maxProvisionsPerMinute, provisionUntil),
+    # for the audit log and metrics; None for any other reason.
+    quota: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +201,20 @@ class ProfileSaved(Event):
     name: ClassVar[str] = "profile_saved"
     profile_id: str
     profile: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileSecretRotated(Outcome):
+    """Fires when a profile's provision secret rotation starts (``step`` "started"), has
+    its old secret's expiry set ("expiry"), or ends ("finished"). Never carries a secret."""
+
+    name: ClassVar[str] = "profile_secret_rotated"
+    tenant_id: str
+    profile_id: str
+    profile: str
+    step: str
+    actor: str = ""
+    previous_expires_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
