@@ -26,6 +26,8 @@ from rich.table import Table
 from gridlinks.core.cli import plugins as plugins_command
 from gridlinks.core.cli.commands import Command, collect_commands, mount_commands
 from gridlinks.core.cli.customers import add_commands as add_customer_commands
+from gridlinks.core.cli.profiles import add_commands as add_profile_commands
+from gridlinks.core.cli.profiles import add_policy_options, policy_config, print_policy
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.hub import Hub
@@ -148,10 +150,12 @@ async def cmd_profile_create(hub: Hub, args) -> int:
             raise BadRequest(f"cannot read {args.ca_file}: {exc}") from None
         config["certificateRegExPattern"] = args.cert_regex
         config["allowCreateNewDevicesByX509Certificate"] = args.allow_create_by_cert
-    profile = await hub.profiles.create(tenant, args.name, STRATEGIES[args.strategy], args.key, secret, config)
+    profile = await hub.profiles.create(tenant, args.name, STRATEGIES[args.strategy], args.key, secret,
+                                        policy_config(args, config))
     out.print(f"profile {profile.name!r} created ({profile.provision_type})")
     out.print(f"  provision key:    {profile.provision_key}")
     out.print(f"  provision secret: {profile.provision_secret}")
+    print_policy(profile)
     return 0
 
 
@@ -254,8 +258,10 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
                    help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
     p.add_argument("--cert-regex", default="(.*)", help="x509-chain: device name = group 1 of this, searched in the CN")
     p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
+    add_policy_options(p)
     p.set_defaults(func=cmd_profile_create)
     profile.add_parser("list", parents=[common]).set_defaults(func=cmd_profile_list)
+    add_profile_commands(profile, common)
 
     device = sub.add_parser("device", help="devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add", parents=[common], help="add a pre-provisioned device")

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ConfigDict, Field
+
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.tokens import random_alnum, secrets_equal
 from gridlinks.core.storage.models import Attribute, Customer, Device, DeviceProfile, ProvisionSlot, Scope, now_ms
 from gridlinks.core.storage.writes import Delete, Insert, Op
-from gridlinks.core.types import PresentedCredentials, ProvisionRefused, ProvisionRequest
+from gridlinks.core.types import PresentedCredentials, ProfileSettings, ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:
     from gridlinks.core.services.credentials import CredentialService
@@ -59,6 +61,33 @@ def derive_secret(profile_secret: str, device_name: str) -> str:
     """The per-device secret: ``base64(HMAC-SHA256(key=profile secret, msg=device name))``."""
     digest = hmac.new(profile_secret.encode("utf-8"), device_name.encode("utf-8"), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+class ProvisionPolicySettings(ProfileSettings):
+    """The policy members as the dashboard's profile form draws them (every strategy)."""
+
+    model_config = ConfigDict(title="Provisioning policy")
+
+    derived_secrets: bool = Field(False, alias=DERIVED_SECRETS, title="Per-device derived secrets",
+                                  description="Devices send base64(HMAC-SHA256(profile secret, device name)); "
+                                              "the profile secret itself then provisions nothing.")
+    reprovision_policy: str = Field(NEVER, alias=REPROVISION_POLICY, title="A name that exists",
+                                    description="NEVER: FAILURE (the reference). ROTATE: new credentials, old ones "
+                                                "revoked. RESET: as ROTATE, and attributes reset to the template. "
+                                                "Needs proof: a derived secret, currentCredentials or the certificate.",
+                                    json_schema_extra={"choices": list(REPROVISION_POLICIES)})
+    max_devices: str | None = Field(None, alias=MAX_DEVICES, title="Max devices",
+                                     description="Empty: no limit.", json_schema_extra={"placeholder": "no limit"})
+    max_per_minute: str | None = Field(None, alias=MAX_PER_MINUTE, title="Max provisionings per minute",
+                                       description="Counted in the database, over every hub node.",
+                                       json_schema_extra={"placeholder": "no limit"})
+    until: str | None = Field(None, alias=PROVISION_UNTIL, title="Provision until",
+                              description="An ISO date (UTC) or epoch ms; empty: no end.",
+                              json_schema_extra={"placeholder": "2027-12-31"})
+    template: str | None = Field(None, alias=PROVISION_TEMPLATE, title="Template (JSON)",
+                                 description='{"label": "{deviceName} {date}", "serverAttributes": {}, '
+                                             '"sharedAttributes": {}, "customer": "title or id", "gateway": false}',
+                                 json_schema_extra={"textarea": True, "mono": True})
 
 
 # -- the settings, parsed ------------------------------------------------------------------
