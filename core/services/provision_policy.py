@@ -367,11 +367,14 @@ class ProvisionPolicyService:
             raise ProvisionRefused("a device with this name already exists")
         if not device.enabled:
             raise ProvisionRefused("device is disabled")
+        # Read before the proof is checked: a concurrent re-provisioning that commits in
+        # between either revokes the credentials shown as proof or moves the marker, and
+        # the guarded write then refuses this one.
+        state = await Attribute.get_or_none(device_id=device.id, scope=Scope.SERVER, key="provisionState")
         proof = await self.proof(request, policy, device)
         if proof is None:
             raise ProvisionRefused(f"re-provisioning ({policy.reprovision}) needs proof: a derived secret, "
                                    f"{CURRENT_CREDENTIALS} or the device's certificate")
-        state = await Attribute.get_or_none(device_id=device.id, scope=Scope.SERVER, key="provisionState")
         return Reprovision(device, policy.reprovision, proof, state.last_update_ms if state else None)
 
     async def existing(self, request: ProvisionRequest, profile: DeviceProfile) -> Device | None:
