@@ -373,3 +373,57 @@ async def test_rotation_with_derived_secrets_and_expiry(hub):
     await asyncio.sleep(1.1)
     assert await http(hub, "rdkey", derive_secret("gen-1", "e-3"), deviceName="e-3") == NOT_FOUND
     assert (await http(hub, "rdkey", derive_secret("gen-2", "e-4"), deviceName="e-4"))["status"] == "SUCCESS"
+
+
+# -- hostile input ----------------------------------------------------------------------------
+
+
+def test_policy_inputs_never_answer_5xx(tmp_path):
+    """Random policy members, proofs, rotation bodies and device names against the new
+    input surfaces: 200 or 4xx, never 5xx (bounded hypothesis run on one hub)."""
+    from urllib.parse import quote
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(start_hub(hub_config(tmp_path / "data")))
+    profile = loop.run_until_complete(make_profile(running, "Fuzzed", "fz", "fz-secret", reprovisionPolicy="ROTATE",
+                                                   derivedSecrets=True))
+    pid = profile["id"]["id"]
+    scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
+                       st.text(max_size=40))
+    json_value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                              st.dictionaries(st.text(max_size=10), inner,
+                                                                              max_size=3)), max_leaves=8)
+    members = st.sampled_from(["derivedSecrets", "reprovisionPolicy", "provisionTemplate", "maxDevices",
+                               "maxProvisionsPerMinute", "provisionUntil", "secretRotation"])
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(config=st.dictionaries(members, json_value, max_size=4), proof=json_value, rotate=json_value,
+           name=st.text(max_size=60))
+    def probe(config, proof, rotate, name):
+        async def go():
+            body = {"name": "Fuzzed config", "provisionType": "ALLOW_CREATE_NEW_DEVICES",
+                    "profileData": {"provisionConfiguration": {"type": "ALLOW_CREATE_NEW_DEVICES", **config}}}
+            answers = [
+                await running.admin("POST", "/api/deviceProfile", body),
+                await running.provision(provisionDeviceKey="fz", provisionDeviceSecret="x", deviceName=name,
+                                        currentCredentials=proof),
+                await running.admin("POST", f"/api/deviceProfile/{pid}/rotateSecret", rotate),
+                await running.admin("GET", f"/api/deviceProfile/{pid}/derivedSecret?deviceName={quote(name)}"),
+            ]
+            await running.admin("POST", f"/api/deviceProfile/{pid}/rotateSecret", {"finish": True})
+            status, saved = answers[0]
+            if status == 200:  # a saved fuzzed profile goes, so the next example can save its own
+                await running.admin("DELETE", f"/api/deviceProfile/{saved['id']['id']}")
+            return [status for status, _ in answers]
+
+        got = loop.run_until_complete(asyncio.wait_for(go(), 30))
+        assert all(status < 500 for status in got), got
+
+    try:
+        probe()
+    finally:
+        loop.run_until_complete(stop_hub(running))
+        loop.close()
