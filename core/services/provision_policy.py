@@ -90,6 +90,17 @@ class ProvisionPolicySettings(ProfileSettings):
                                  json_schema_extra={"textarea": True, "mono": True})
 
 
+def factory_secret(profile: DeviceProfile, device_name: str) -> str | None:
+    """What the factory writes into device ``device_name`` of ``profile`` as its
+    ``provisionDeviceSecret``: the derived secret where the profile uses derived secrets,
+    else None (such devices carry the profile's own secret). For reports such as the bulk
+    import's: one call per device, no database access."""
+    name = (device_name or "").strip()
+    if not name or not profile.provision_secret or not Policy.of(profile).derived_secrets:
+        return None
+    return derive_secret(profile.provision_secret, name)
+
+
 # -- the settings, parsed ------------------------------------------------------------------
 
 
