@@ -39,6 +39,7 @@ from gridlinks.core.services.device_api import DeviceApi
 from gridlinks.core.services.devices import DeviceService
 from gridlinks.core.services.permissions import PermissionService
 from gridlinks.core.services.profiles import ProfileService
+from gridlinks.core.services.provision_policy import ProvisionPolicyService
 from gridlinks.core.services.provisioning import ProvisioningService
 from gridlinks.core.storage.database import Storage, private_dir
 from gridlinks.core.storage.node_lock import NodeLock
@@ -74,7 +75,7 @@ class Hub:
         self.profiles = ProfileService(self.provision_strategies, bus, settings.profile_cache_s)
         self.devices = DeviceService(storage, bus, self.credentials)
         self.provisioning = ProvisioningService(storage, bus, self.provision_strategies, self.profiles,
-                                                self.credentials, self.audit)
+                                                self.credentials, self.audit, ProvisionPolicyService(self.credentials))
         self.bulk_import = BulkImporter(storage, bus, self.profiles, self.credentials, self.devices)
         self.customers = CustomerService(storage, bus, self.auth)
         self.permissions = PermissionService(settings.claim)

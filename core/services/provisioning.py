@@ -90,14 +90,15 @@ def parse_provision_request(body: Any, transport: str, peer_certificate: bytes |
 
 class ProvisioningService:
     def __init__(self, storage: Storage, bus: EventBus, provision_strategies: Registry[ProvisionStrategy],
-                 profiles: ProfileService, credentials: CredentialService, audit: AuditLog):
+                 profiles: ProfileService, credentials: CredentialService, audit: AuditLog,
+                 policy: ProvisionPolicyService):
         self.storage = storage
         self.bus = bus
         self.provision_strategies = provision_strategies
         self.profiles = profiles
         self.credentials = credentials
         self.audit = audit
-        self.policy = ProvisionPolicyService(credentials)
+        self.policy = policy
 
     async def provision(self, body: Any, transport: str, peer_certificate: bytes | None = None) -> dict[str, Any]:
         """Decoded request in, response body out. Raises BadRequest only for malformed input.
