@@ -79,6 +79,14 @@ async def last_failure(running):
     return await AuditEvent.filter(action="provision_failed").order_by("-id").first()
 
 
+async def until(predicate, what: str) -> None:
+    for _ in range(250):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
 async def telemetry(running, token, values=None):
     return (await running.post(f"/api/v1/{token}/telemetry", json=values or {"t": 1}))[0]
 
@@ -120,6 +128,12 @@ async def test_rotate_needs_proof_then_old_token_is_refused_and_its_mqtt_session
     assert await telemetry(hub, old, {"kept": 42}) == 200
     session, rc = await MqttWire.connect(hub.mqtt_port, username=old)
     assert rc == 0
+    observers = hub.hub.transports.get("coap").observers
+    watch = hub.coap.context.request(hub.coap.message(Code.GET, f"/api/v1/{old}/attributes", observe=0))
+    assert (await asyncio.wait_for(watch.response, 10)).code == Code.CONTENT
+    observed: list = []
+    watch.observation.register_callback(observed.append)
+    watch.observation.register_errback(observed.append)
     # no proof, or a wrong one: the reference's FAILURE, nothing changed
     assert await http(hub, "rkey", "rsecret", deviceName="r-1") == FAILURE
     assert "needs proof" in (await last_failure(hub)).reason
@@ -130,6 +144,8 @@ async def test_rotate_needs_proof_then_old_token_is_refused_and_its_mqtt_session
     assert again["status"] == "SUCCESS" and again["deviceId"] == first["deviceId"]
     assert again["credentialsValue"] != old
     assert await session.closed_by_server(5)
+    await until(lambda: observers.count(first["deviceId"]) == 0, "the old token's CoAP observation ends")
+    assert observed and getattr(observed[-1], "code", Code.UNAUTHORIZED) == Code.UNAUTHORIZED
     assert await telemetry(hub, old) == 401
     assert await telemetry(hub, again["credentialsValue"]) == 200
     assert (await MqttWire.connect(hub.mqtt_port, username=old))[1] != 0
@@ -393,9 +409,10 @@ def test_policy_inputs_never_answer_5xx(tmp_path):
     pid = profile["id"]["id"]
     scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
                        st.text(max_size=40))
-    json_value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                              st.dictionaries(st.text(max_size=10), inner,
-                                                                              max_size=3)), max_leaves=8)
+    def nested(inner):
+        return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3)
+
+    json_value = st.recursive(scalar, nested, max_leaves=8)
     members = st.sampled_from(["derivedSecrets", "reprovisionPolicy", "provisionTemplate", "maxDevices",
                                "maxProvisionsPerMinute", "provisionUntil", "secretRotation"])
 
