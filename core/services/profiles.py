@@ -128,8 +128,12 @@ class ProfileService:
             profile.description = description
         if config is not None:
             profile.provision_config = normalize(dict(config), profile.provision_config)
+        before = profile.provision_secret
         profile.provision_key, profile.provision_secret = self._derive(
             profile.provision_type, key or profile.provision_key, secret or profile.provision_secret)
+        if profile.provision_secret != before and SECRET_ROTATION in (profile.provision_config or {}):
+            # A secret replaced outright (not rotated): the rotation's old secret stops too.
+            profile.provision_config = {k: v for k, v in profile.provision_config.items() if k != SECRET_ROTATION}
         try:
             await profile.save()
         except IntegrityError:

@@ -305,6 +305,8 @@ def rotation_config(profile: DeviceProfile, *, finish: bool = False, expire_afte
             raise BadRequest("no secret rotation is running in this profile")
         config.pop(SECRET_ROTATION)
         return profile.provision_secret, config
+    if rotation is not None and rotation.get("expiresAt") is not None and rotation["expiresAt"] <= now:
+        rotation = None  # its old secret expired: the rotation is over, a new one may start
     expires = now + expire_after_ms if expire_after_ms is not None else None
     if rotation is not None and new_secret is None and expire_after_ms is not None:
         config[SECRET_ROTATION] = {**rotation, "expiresAt": expires}

@@ -389,6 +389,12 @@ async def test_rotation_with_derived_secrets_and_expiry(hub):
     await asyncio.sleep(1.1)
     assert await http(hub, "rdkey", derive_secret("gen-1", "e-3"), deviceName="e-3") == NOT_FOUND
     assert (await http(hub, "rdkey", derive_secret("gen-2", "e-4"), deviceName="e-4"))["status"] == "SUCCESS"
+    # a secret replaced outright (not rotated) ends a running rotation: the old one stops at once
+    assert (await hub.admin("POST", f"/api/deviceProfile/{pid}/rotateSecret", {"secret": "gen-3"}))[0] == 200
+    rotated["profileData"]["provisionConfiguration"]["provisionDeviceSecret"] = "gen-4"
+    status, saved = await hub.admin("POST", "/api/deviceProfile", rotated)
+    assert status == 200 and "secretRotation" not in saved["profileData"]["provisionConfiguration"]
+    assert await http(hub, "rdkey", derive_secret("gen-2", "e-5"), deviceName="e-5") == NOT_FOUND
 
 
 # -- hostile input ----------------------------------------------------------------------------
