@@ -131,6 +131,9 @@ class DeviceProvisioned(Outcome):
     profile: str
     credentials_type: str
     gateway: str | None = None
+    # ROTATE or RESET when an existing device was provisioned again, and how it proved itself.
+    reprovision: str | None = None
+    proof: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +146,9 @@ class ProvisionFailed(Outcome):
     tenant_id: str | None
     device_name: str
     profile: str | None
+    # The profile quota that refused it (maxDevices, maxProvisionsPerMinute, provisionUntil),
+    # for the audit log and metrics; None for any other reason.
+    quota: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,6 +283,19 @@ class ProfileDeleted(Change):
     profile_id: str
     profile: str
     tenant_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileSecretRotated(Outcome):
+    """Fires when a profile's secret rotation starts, gets its old secret's expiry, or ends."""
+
+    name: ClassVar[str] = "profile_secret_rotated"
+    tenant_id: str
+    profile_id: str
+    profile: str
+    step: str                         # "started", "expiry" or "finished"; never a secret
+    actor: str | None = None
+    previous_expires_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

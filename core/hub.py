@@ -42,6 +42,7 @@ from gridlinks.core.services.devices import DeviceService
 from gridlinks.core.services.permissions import PermissionService
 from gridlinks.core.services.pre_provision import PreProvisionGate
 from gridlinks.core.services.profiles import ProfileService
+from gridlinks.core.services.provision_policy import ProvisionPolicyService
 from gridlinks.core.services.provisioning import ProvisioningService
 from gridlinks.core.services.rejections import DeviceRejections
 from gridlinks.core.storage.database import Storage, private_dir
@@ -80,7 +81,8 @@ class Hub:
         self.devices = DeviceService(storage, bus, self.credentials)
         self.pre_provision = PreProvisionGate(storage, bus, self.audit)
         self.provisioning = ProvisioningService(storage, bus, self.provision_strategies, self.profiles,
-                                                self.credentials, self.audit, self.pre_provision)
+                                                self.credentials, self.audit, ProvisionPolicyService(self.credentials),
+                                                self.pre_provision)
         self.bulk_import = BulkImporter(storage, bus, self.profiles, self.credentials, self.devices)
         self.customers = CustomerService(storage, bus, self.auth)
         self.permissions = PermissionService(settings.claim)

@@ -99,6 +99,8 @@ class ProvisionRequest:
     # Asked for; honoured only if the profile allows gateways (profiles.allows_gateways).
     gateway: bool = False
     transport: str = ""
+    # The TLS client certificate (DER) the request came with, if any: proof for re-provisioning.
+    peer_certificate: bytes | None = None
 
 
 @dataclass
@@ -109,6 +111,11 @@ class ProvisionPlan:
     new_device_name: str | None = None
     use_existing_credentials: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set by the profile's reprovisionPolicy (never by a strategy): ROTATE or RESET the
+    # existing device, which proved itself by ``proof``; ``state_ms`` guards the write.
+    reprovision: str | None = None
+    proof: str | None = None
+    state_ms: int | None = None
 
 
 class ProvisionRefused(Exception):

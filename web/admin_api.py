@@ -17,7 +17,7 @@ from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.storage.models import Authority, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.storage.paging import parse_paging
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
-from gridlinks.web import session_api
+from gridlinks.web import profile_secret_api, session_api
 from gridlinks.web.bodies import limits, parse_body, parse_query, read_json, validate
 from gridlinks.web.rest_auth import plausible_token, principal
 from gridlinks.web.schemas import (
@@ -269,6 +269,7 @@ def register_web_routes(hub, app):
     r.add_post("/api/deviceProfile", api.save_profile)
     r.add_get("/api/deviceProfile/{id}", api.get_profile)
     r.add_delete("/api/deviceProfile/{id}", api.delete_profile)
+    profile_secret_api.add_routes(hub, app)  # secret rotation, derived device secrets
     r.add_get("/api/tenant/devices", api.list_devices)
     r.add_post("/api/device", api.save_device)
     r.add_get("/api/device/{id}", api.get_device)

@@ -30,6 +30,8 @@ from gridlinks.core.cli import ops as ops_commands
 from gridlinks.core.cli import plugins as plugins_command
 from gridlinks.core.cli.commands import Command, collect_commands, mount_commands
 from gridlinks.core.cli.customers import add_commands as add_customer_commands
+from gridlinks.core.cli.profiles import add_commands as add_profile_commands
+from gridlinks.core.cli.profiles import add_policy_options, policy_config, print_policy
 from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import BadRequest, HubError, NotFound
 from gridlinks.core.events import acting_as
@@ -38,7 +40,6 @@ from gridlinks.core.logs import configure_logging
 from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.services.bootstrap import bootstrap, default_tenant
 from gridlinks.core.services.bulk_import import Mapping
-from gridlinks.core.services.pre_provision import FAIL_CLOSED, FAIL_MODE, FAIL_MODES
 from gridlinks.core.services.profiles import ALLOW_GATEWAYS
 from gridlinks.core.storage.models import Authority, DeviceProfile, User
 
@@ -147,7 +148,6 @@ async def cmd_profile_create(hub: Hub, args) -> int:
         config["dynamicRegistration"] = True
     if getattr(args, "allow_gateways", False):
         config[ALLOW_GATEWAYS] = True
-    config = _approval_config(args, config)
     secret = args.secret
     if getattr(args, "ca_file", None):  # x509-chain: the secret is the CA / intermediate certificate
         try:
@@ -156,38 +156,13 @@ async def cmd_profile_create(hub: Hub, args) -> int:
             raise BadRequest(f"cannot read {args.ca_file}: {exc}") from None
         config["certificateRegExPattern"] = args.cert_regex
         config["allowCreateNewDevicesByX509Certificate"] = args.allow_create_by_cert
-    profile = await hub.profiles.create(tenant, args.name, STRATEGIES[args.strategy], args.key, secret, config)
+    profile = await hub.profiles.create(tenant, args.name, STRATEGIES[args.strategy], args.key, secret,
+                                        policy_config(args, config))
     out.print(f"profile {profile.name!r} created ({profile.provision_type})")
     out.print(f"  provision key:    {profile.provision_key}")
     out.print(f"  provision secret: {profile.provision_secret}")
+    print_policy(profile)
     return 0
-
-
-def _approval_config(args, config: dict[str, object]) -> dict[str, object]:
-    """``config`` with ``--approval`` and ``--pre-provision-fail-mode`` applied: members read
-    by the approval inbox and the pre-provisioning hook (a default value removes the member)."""
-    config = dict(config)
-    for key, value, default in (("approval", getattr(args, "approval", None), "auto"),
-                                (FAIL_MODE, getattr(args, "pre_provision_fail_mode", None), FAIL_CLOSED)):
-        if value == default:
-            config.pop(key, None)
-        elif value:
-            config[key] = value
-    return config
-
-
-async def cmd_profile_update(hub: Hub, args) -> int:
-    profile = await hub.profiles.by_name(await default_tenant(hub), args.name)
-    profile = await hub.profiles.update(profile, config=_approval_config(args, profile.provision_config or {}))
-    out.print(f"profile {profile.name!r} updated", markup=False, highlight=False)
-    return 0
-
-
-def _approval_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--approval", choices=("auto", "manual"),
-                   help="manual: unknown devices wait in the approval inbox (docs/approval.md)")
-    p.add_argument("--pre-provision-fail-mode", choices=FAIL_MODES,
-                   help="when a pre-provisioning hook fails or times out (default fail-closed)")
 
 
 async def cmd_profile_list(hub: Hub, args) -> int:
@@ -298,13 +273,10 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
                    help="x509-chain: the CA or intermediate certificate (PEM) devices' certificates chain to")
     p.add_argument("--cert-regex", default="(.*)", help="x509-chain: device name = group 1 of this, searched in the CN")
     p.add_argument("--allow-create-by-cert", action="store_true", help="x509-chain: create unknown devices")
-    _approval_options(p)
+    add_policy_options(p)
     p.set_defaults(func=cmd_profile_create)
-    p = profile.add_parser("update", parents=[common], help="change a profile's provisioning options")
-    p.add_argument("--name", required=True)
-    _approval_options(p)
-    p.set_defaults(func=cmd_profile_update)
     profile.add_parser("list", parents=[common]).set_defaults(func=cmd_profile_list)
+    add_profile_commands(profile, common)
 
     device = sub.add_parser("device", help="devices").add_subparsers(dest="action", required=True)
     p = device.add_parser("add", parents=[common], help="add a pre-provisioned device")

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.events import ProfileDeleted, ProfileSaved
+from gridlinks.core.events import ProfileDeleted, ProfileSaved, ProfileSecretRotated
 from gridlinks.core.services.conflicts import DUPLICATE_PROFILE_KEY, DUPLICATE_PROFILE_NAME
+from gridlinks.core.services.provision_policy import SECRET_ROTATION, normalize, public_config, rotation_config
 from gridlinks.core.services.tokens import random_alnum
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.core.storage.paging import Page, page_of
@@ -94,13 +95,14 @@ class ProfileService:
         if not name:
             raise BadRequest("a device profile needs a name")
         self._check_type(provision_type)
+        config = normalize(dict(config or {}))
         key, secret = self._derive(provision_type, key, secret)
         if await DeviceProfile.filter(tenant=tenant, name=name).exists():
             raise Conflict(DUPLICATE_NAME)
         try:
             profile = await DeviceProfile.create(tenant=tenant, name=name, provision_type=provision_type,
                                                  provision_key=key, provision_secret=secret,
-                                                 provision_config=dict(config or {}), description=description,
+                                                 provision_config=config, description=description,
                                                  is_default=is_default)
         except IntegrityError:
             raise Conflict(self._which_duplicate(key)) from None
@@ -126,15 +128,39 @@ class ProfileService:
         if description is not None:
             profile.description = description
         if config is not None:
-            profile.provision_config = dict(config)
+            profile.provision_config = normalize(dict(config), profile.provision_config)
+        before = profile.provision_secret
         profile.provision_key, profile.provision_secret = self._derive(
             profile.provision_type, key or profile.provision_key, secret or profile.provision_secret)
+        if profile.provision_secret != before and SECRET_ROTATION in (profile.provision_config or {}):
+            # A secret replaced outright (not rotated): the rotation's old secret stops too.
+            profile.provision_config = {k: v for k, v in profile.provision_config.items() if k != SECRET_ROTATION}
         try:
             await profile.save()
         except IntegrityError:
             raise Conflict(DUPLICATE_KEY if await DeviceProfile.filter(
                 provision_key=profile.provision_key).exclude(id=profile.id).exists() else DUPLICATE_NAME) from None
         self._forget()
+        await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name,
+                                         tenant_id=str(profile.tenant_id)))
+        return profile
+
+    async def rotate_secret(self, profile: DeviceProfile, *, finish: bool = False, expire_after_ms: int | None = None,
+                            new_secret: str | None = None, actor: str = "") -> DeviceProfile:
+        """A secret rotation step (provision_policy.rotation_config): start one (a new
+        secret; the old one keeps working beside it), set when the old one expires, or
+        finish it. Audited as ``profile_secret_rotated``."""
+        secret, config = rotation_config(profile, finish=finish, expire_after_ms=expire_after_ms,
+                                         new_secret=new_secret)
+        started = secret != profile.provision_secret
+        profile.provision_secret, profile.provision_config = secret, config
+        await profile.save(update_fields=["provision_secret", "provision_config"])
+        self._forget()
+        rotation = config.get(SECRET_ROTATION) or {}
+        step = "finished" if finish else "started" if started else "expiry"
+        await self.bus.fire(ProfileSecretRotated(outcome="SUCCESS", tenant_id=str(profile.tenant_id),
+                                                 profile_id=str(profile.id), profile=profile.name, step=step,
+                                                 actor=actor, previous_expires_ms=rotation.get("expiresAt")))
         await self.bus.fire(ProfileSaved(profile_id=str(profile.id), profile=profile.name,
                                          tenant_id=str(profile.tenant_id)))
         return profile
@@ -176,7 +202,7 @@ class ProfileService:
     def to_json(profile: DeviceProfile) -> dict[str, Any]:
         provision_configuration = {"type": profile.provision_type,
                                    "provisionDeviceSecret": profile.provision_secret,
-                                   **profile.provision_config}
+                                   **public_config(profile.provision_config or {})}
         return {
             "id": {"entityType": "DEVICE_PROFILE", "id": str(profile.id)},
             "createdTime": profile.created_ms,
@@ -204,7 +230,7 @@ class ProfileService:
         if not isinstance(prov, dict):
             raise BadRequest("profileData.provisionConfiguration must be an object")
         provision_type = body.get("provisionType") or prov.get("type") or DISABLED
-        extra = {k: v for k, v in prov.items() if k not in ("type", "provisionDeviceSecret")}
+        extra = {k: v for k, v in prov.items() if k not in ("type", "provisionDeviceSecret", SECRET_ROTATION)}
         for field in ("name", "provisionDeviceKey", "description"):
             if body.get(field) is not None and not isinstance(body[field], str):
                 raise BadRequest(f"{field} must be a string")

@@ -229,3 +229,20 @@ class AuditEvent(Model):
 
     class Meta:
         table = "audit_event"
+
+
+class ProvisionSlot(Model):
+    """One successful provisioning through a profile with ``maxProvisionsPerMinute``, in
+    its calendar minute (``window`` = epoch ms // 60000). ``slot`` is 0..limit-1 and unique
+    per (profile, window), so two nodes that count the same free slot cannot both take
+    it: the database settles the race (core/services/provision_policy.py)."""
+
+    id = fields.BigIntField(primary_key=True)
+    profile: fields.ForeignKeyRelation[DeviceProfile] = fields.ForeignKeyField(
+        "models.DeviceProfile", related_name="provision_slots", on_delete=fields.CASCADE)
+    window = fields.BigIntField()
+    slot = fields.IntField()
+
+    class Meta:
+        table = "provision_slot"
+        unique_together = (("profile", "window", "slot"),)

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiocoap import Code, Message
 
-from gridlinks.core.events import AttributesDeleted, AttributesUpdated
+from gridlinks.core.events import AttributesDeleted, AttributesUpdated, CredentialsRevoked, DeviceDeleted
 from gridlinks.core.storage.models import Scope
 from gridlinks.plugins.transport_coap.routes import json_response
 
@@ -38,8 +38,12 @@ class AttributeObservers:
     def start(self) -> None:
         # Observers: the device's notification never holds up the answer to whoever
         # changed the attribute (the bus keeps each device's notifications in order).
+        # Ending blocks, as the MQTT sessions': once a device's credentials are revoked
+        # (re-provisioned, reset) or it is deleted, whoever observed with them hears no more.
         self._unsubscribe = [self.hub.bus.listen(AttributesUpdated, self._on_attributes_updated, blocking=False),
-                             self.hub.bus.listen(AttributesDeleted, self._on_attributes_deleted, blocking=False)]
+                             self.hub.bus.listen(AttributesDeleted, self._on_attributes_deleted, blocking=False),
+                             self.hub.bus.listen(CredentialsRevoked, self._end_device),
+                             self.hub.bus.listen(DeviceDeleted, self._end_device)]
 
     async def stop(self) -> None:
         """End every observation with 5.03 (the reference's answer when it closes a
@@ -78,6 +82,11 @@ class AttributeObservers:
         if device_id is not None:
             return len(self._by_device.get(str(device_id), ()))
         return sum(len(v) for v in self._by_device.values())
+
+    def _end_device(self, event: CredentialsRevoked | DeviceDeleted) -> None:
+        """The device's observations end with 4.01: the token they were made with is no longer valid."""
+        for observation in list(self._by_device.get(str(event.device_id), ())):
+            observation.trigger(Message(code=Code.UNAUTHORIZED), is_last=True)
 
     def _on_attributes_updated(self, event: AttributesUpdated) -> None:
         self._notify(event, event.values or {})

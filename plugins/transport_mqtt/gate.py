@@ -71,10 +71,10 @@ class MqttGate:
 
     async def authenticate(self, conn: Connection) -> bool:
         conn.max_pending = self.settings.receive_maximum
-        if is_provision_login(conn.client_id, conn.username):
-            conn.policy = RestrictedPolicy(provision_session(self.hub, self.settings.provision_close_delay_s))
-            return True
         leaf, chain = conn.certificates()
+        if is_provision_login(conn.client_id, conn.username):
+            conn.policy = RestrictedPolicy(provision_session(self.hub, self.settings.provision_close_delay_s, leaf))
+            return True
         presented = PresentedCredentials(TRANSPORT, token=conn.username, client_id=conn.client_id,
                                          username=conn.username, password=conn.password,
                                          certificate_der=leaf, chain_der=chain)

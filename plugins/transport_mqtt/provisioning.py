@@ -30,18 +30,20 @@ def is_provision_login(client_id: str | None, username: str | None) -> bool:
     return username == PROVISION or client_id == PROVISION
 
 
-async def answer(hub: Hub, payload: bytes) -> dict[str, Any]:
+async def answer(hub: Hub, payload: bytes, peer_certificate: bytes | None = None) -> dict[str, Any]:
     """The response body for one request. Not JSON, or not a well-formed request: the
-    FAILURE body (the reference would try its protobuf schema; there is none here)."""
+    FAILURE body (the reference would try its protobuf schema; there is none here).
+    ``peer_certificate``: the TLS client certificate, proof for re-provisioning."""
     try:
-        return await hub.provisioning.provision(decode_json(payload, "provision request"), TRANSPORT)
+        return await hub.provisioning.provision(decode_json(payload, "provision request"), TRANSPORT,
+                                                peer_certificate=peer_certificate)
     except BadRequest as exc:
         return {**FAILURE_BODY, "errorMsg": f"{FAILURE_BODY['errorMsg']} ({exc})"}
 
 
-def provision_session(hub: Hub, close_delay_s: float) -> RestrictedSession:
+def provision_session(hub: Hub, close_delay_s: float, peer_certificate: bytes | None = None) -> RestrictedSession:
     async def on_publish(channel: SessionChannel, topic: str, payload: bytes) -> None:
-        body = await answer(hub, payload)
+        body = await answer(hub, payload, peer_certificate)
         await channel.send(RESPONSE_TOPIC, json.dumps(body).encode())
         hub.create_task(_close_later(channel, close_delay_s), name="mqtt-provision-close")
 

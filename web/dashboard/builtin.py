@@ -31,6 +31,7 @@ def builtin_pages(hub) -> list[Page]:
         Page("/profiles/{id}", profiles.profile_edit, "profile", methods=GET_POST),
         Page("/profiles/{id}/regenerate", profiles.profile_regenerate, "profile_regenerate", methods=POST),
         Page("/profiles/{id}/delete", profiles.profile_delete, "profile_delete", methods=POST),
+        Page("/profiles/{id}/rotate", profiles.profile_rotate, "profile_rotate", methods=POST),
         Page("/devices", devices.device_list, "devices", menu="Devices", order=30, icon="cpu"),
         Page("/devices/new", devices.device_new, "device_new", methods=GET_POST),
         Page("/devices/{id}", devices.device_page_view, "device"),

@@ -11,11 +11,13 @@ and disables the others, so they are not posted.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic.fields import FieldInfo
 
+from gridlinks.core.services.provision_policy import ProvisionPolicySettings
 from gridlinks.core.types import PROVISION_KEY, PROVISION_SECRET, ProfileSettings
 from gridlinks.web.dashboard.render import checkbox
 from gridlinks.web.dashboard.render import field as form_field
@@ -31,19 +33,22 @@ class SettingField:
     label: str
     hint: str
     default: Any
-    kind: str  # "checkbox", "textarea" or "text"
+    kind: str  # "checkbox", "textarea", "select" (``choices``) or "text"
     mono: bool = False
     placeholder: str = ""
     strategies: list[str] = field(default_factory=list)  # empty: every strategy
     secret: bool = False  # a password input that never shows the saved value (empty keeps it)
+    choices: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, alias: str, info: FieldInfo) -> SettingField:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        kind = "checkbox" if info.annotation is bool else ("textarea" if extra.get("textarea") else "text")
+        choices = [str(c) for c in extra.get("choices") or []]  # type: ignore[union-attr]
+        kind = "checkbox" if info.annotation is bool else (
+            "textarea" if extra.get("textarea") else "select" if choices else "text")
         return cls(alias, str(extra.get("form") or alias), info.title or alias, info.description or "",
                    info.get_default(call_default_factory=True), kind, bool(extra.get("mono")),
-                   str(extra.get("placeholder") or ""),
+                   str(extra.get("placeholder") or ""), choices=choices,
                    secret=bool(extra.get("secret")) or (alias == PROVISION_SECRET and kind == "text"))
 
     def read(self, data) -> Any:
@@ -59,7 +64,8 @@ class SettingField:
         mine = not self.strategies or form["provision_type"] in self.strategies
         if self.alias in COLUMNS:
             return form[COLUMNS[self.alias]] if mine else self.default
-        return form["config"].get(self.alias, self.default) if mine else self.default
+        value = form["config"].get(self.alias, self.default) if mine else self.default
+        return json.dumps(value, indent=1) if isinstance(value, dict | list) else value
 
 
 @dataclass
@@ -110,7 +116,7 @@ class ProfileSettingsForm:
                 if strategy.name not in group.strategies:
                     group.strategies.append(strategy.name)
                 fields.append(setting)
-        models: list[type[ProfileSettings]] = []
+        models: list[type[ProfileSettings]] = [ProvisionPolicySettings]  # the core's, for every strategy
         hub.pm.hook.register_profile_settings(hub=hub, register=models.append)
         for model in models:
             self.plugin_groups.append(SettingGroup(

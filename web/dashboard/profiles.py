@@ -13,6 +13,7 @@ from tortoise.functions import Count
 
 from gridlinks.core.errors import HubError
 from gridlinks.core.services.profiles import DISABLED
+from gridlinks.core.services.provision_policy import SECRET_ROTATION, parse_duration_ms
 from gridlinks.core.services.tokens import random_alnum
 from gridlinks.core.storage.models import Device, DeviceProfile, Tenant
 from gridlinks.web.dashboard.profile_settings_form import ProfileSettingsForm
@@ -63,6 +64,7 @@ def _form_page(request: web.Request, profile: DeviceProfile | None, values=None,
     return render(request, "profile_form.html", status=status, profile=profile, form=_view(profile, values),
                   strategies=hub.provision_strategies.names(), error=error, settings=settings,
                   labels=settings.labels(profile),
+                  rotation=(profile.provision_config or {}).get(SECRET_ROTATION) if profile else None,
                   derived_key=profile is not None and _key_is_derived(request, profile.provision_type))
 
 
@@ -110,6 +112,25 @@ async def profile_regenerate(request: web.Request) -> web.Response:
     await hub.profiles.update(profile, key=random_alnum(), secret=random_alnum())
     raise redirect(url(request, "profile", id=profile.id),
                    "New provision key and secret generated. Devices using the old ones can no longer provision.")
+
+
+async def profile_rotate(request: web.Request) -> web.Response:
+    """Start a secret rotation (the old secret keeps working, until ``expire_old_after``
+    if given) or finish one (``finish``)."""
+    who = request[WHO]
+    hub = state(request).hub
+    profile = await hub.profiles.get(who.tenant_id, request.match_info["id"])
+    data = await form(request)
+    finish = bool(field(data, "finish"))
+    try:
+        after = field(data, "expire_old_after")
+        await hub.profiles.rotate_secret(profile, finish=finish, expire_after_ms=parse_duration_ms(after) if after
+                                         else None, actor=who.email)
+    except HubError as exc:
+        raise redirect(url(request, "profile", id=profile.id), str(exc), "error") from None
+    raise redirect(url(request, "profile", id=profile.id),
+                   "Rotation finished: only the current secret provisions." if finish else
+                   "New secret generated; the previous one keeps working until the rotation is finished.")
 
 
 async def profile_delete(request: web.Request) -> web.Response:
