@@ -46,6 +46,8 @@ DEFAULT_PLUGINS = [
     "claim_api",
     "customer_api",
     "dynamic_registration",
+    "local_ca",
+    "claim_labels",
 ]
 
 

@@ -179,6 +179,7 @@ class ProvisioningService:
             raise ProvisionRefused(str(exc)) from None
         await self.bus.fire(event)
         return {
+            **(spec.response_extra if spec is not None else {}),  # additive members (a CA certificate)
             "credentialsValue": creds_service.response_value(credentials),
             "credentialsType": credentials.credentials_type,
             "status": "SUCCESS",
