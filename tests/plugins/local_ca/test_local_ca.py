@@ -3,6 +3,7 @@ certificate logging in over MQTT TLS, refusals, rotation, revocation."""
 
 from __future__ import annotations
 
+import base64
 import json
 import stat
 
@@ -11,7 +12,12 @@ from aiocoap import Code, Context
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gridlinks.core.types import ProvisionRefused
+from gridlinks.plugins.local_ca.authority import checked_csr
+from gridlinks.plugins.local_ca.settings import CsrProfileSettings
 from tests.coap_client import CoapClient, coap_port
 from tests.plugins.local_ca.support import Device, mqtt_provision, telemetry_over_tls, weak_rsa_key
 from tests.plugins.x509.certs import NOT_AUTHORISED, credentials, tls_login, with_tls
@@ -151,3 +157,26 @@ async def test_revocation_closes_the_session_and_refuses_the_serial(hub, tmp_pat
     assert "revoked" in " | ".join(await failure_reasons(hub))
     with pytest.raises(Exception, match="no unrevoked certificate"):
         await service.revoke(tenant_id, serial=rows[0].serial)
+
+
+RULES = CsrProfileSettings().rules()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=400), st.binary(max_size=400).map(
+    lambda b: "-----BEGIN CERTIFICATE REQUEST-----\n" + base64.b64encode(b).decode()
+    + "\n-----END CERTIFICATE REQUEST-----\n")))
+def test_any_csr_text_is_signed_or_refused_with_a_reason(text):
+    try:
+        checked_csr(text, RULES)
+    except ProvisionRefused as refused:
+        assert str(refused)
+
+
+async def test_csr_members_of_any_json_type_are_refused_not_errors(hub, tmp_path):
+    device = Device(tmp_path, "typed")
+    for value in ([device.csr], {"pem": device.csr}, True, "", " ", "x" * 20000, device.csr[:-40]):
+        status, reply = await hub.provision(**device.request(hub, csr=value))
+        assert status == 200 and reply["status"] == "FAILURE", (value, reply)
+    status, page = await hub.admin("GET", "/api/tenant/devices?pageSize=100&page=0")
+    assert "typed" not in {d["name"] for d in page["data"]}
