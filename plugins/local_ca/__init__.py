@@ -44,3 +44,10 @@ def register_profile_settings(hub, register):
 @hookimpl
 def register_commands(register):
     cli.register(register)
+
+
+@hookimpl
+def register_web_routes(hub, app):
+    from gridlinks.plugins.local_ca.admin_api import add_routes
+
+    add_routes(hub, app, hub.services[CSR_SIGNER])

@@ -7,7 +7,6 @@ import base64
 import json
 import stat
 
-import pytest
 from aiocoap import Code, Context
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -143,10 +142,11 @@ async def test_revocation_closes_the_session_and_refuses_the_serial(hub, tmp_pat
     device.accept(reply)
     client, rc = await tls_login(hub, device)
     assert rc == 0
-    service = hub.hub.services[CA]
-    tenant_id = (await hub.hub.profiles.by_provision_key(hub.key)).tenant_id
-    rows = await service.revoke(tenant_id, device_name="to-revoke", reason="stolen", actor="test")
-    assert [r.serial for r in rows] == [f"{device.cert.serial_number:x}"]
+    for bad in ({}, {"serial": "1", "deviceName": "to-revoke"}, {"serial": 5}, {"deviceName": "x" * 300}):
+        status, body = await hub.admin("POST", "/api/localCa/revoke", bad)
+        assert status == 400, (bad, body)
+    status, body = await hub.admin("POST", "/api/localCa/revoke", {"deviceName": "to-revoke", "reason": "stolen"})
+    assert status == 200 and body == {"revoked": [f"{device.cert.serial_number:x}"]}
     assert await client.closed_by_server()
     assert (await tls_login(hub, device))[1] in (-1, NOT_AUTHORISED)
     # The revoked certificate cannot come back as an ordinary X.509 credential either.
@@ -155,8 +155,10 @@ async def test_revocation_closes_the_session_and_refuses_the_serial(hub, tmp_pat
                                         hash=device.cert_file.read_text())
     assert again["status"] == "FAILURE"
     assert "revoked" in " | ".join(await failure_reasons(hub))
-    with pytest.raises(Exception, match="no unrevoked certificate"):
-        await service.revoke(tenant_id, serial=rows[0].serial)
+    status, body = await hub.admin("POST", "/api/localCa/revoke", {"serial": f"0x{device.cert.serial_number:X}"})
+    assert status == 404 and "no unrevoked certificate" in body["message"]
+    status, body = await hub.admin("GET", "/api/localCa")
+    assert status == 200 and body["certificate"] == reply["caCertificate"]
 
 
 RULES = CsrProfileSettings().rules()
