@@ -23,6 +23,7 @@ from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.storage.models import DeviceProfile
 from gridlinks.plugins.claim_labels import cli as labels_cli
 from gridlinks.plugins.claim_labels.codes import make_code, read_code
+from gridlinks.plugins.claim_labels.service import ClaimLabels
 from tests.browser.support import DashboardClient
 from tests.claim_support import claim, customer_user, new_device
 from tests.support import hub_config, start_hub, stop_hub
@@ -131,6 +132,10 @@ async def test_label_codes_decode_and_are_accepted_once(tmp_path):
 async def test_bad_inputs_are_refused_with_a_reason(tmp_path):
     running = await start_hub(hub_config(tmp_path / "data"))
     try:
+        # Nodes sharing a database (here: two services) race to make the label key: one key wins for all.
+        nodes = [ClaimLabels(running.hub) for _ in range(3)]
+        keys = await asyncio.gather(*(node.key() for node in nodes))
+        assert len({k.public_key().public_bytes_raw() for k in keys}) == 1
         bad = tmp_path / "bad.csv"
         bad.write_text("ok-name\n" + "x" * 300 + "\n")
         good = tmp_path / "good.csv"
