@@ -17,7 +17,7 @@ from __future__ import annotations
 from gridlinks.core import hookimpl
 from gridlinks.plugins.local_ca import cli
 from gridlinks.plugins.local_ca.service import LocalCa, LocalCaTrust
-from gridlinks.plugins.local_ca.settings import SECTION, CsrProfileSettings, LocalCaSettings
+from gridlinks.plugins.local_ca.settings import SECTION, LocalCaSettings
 from gridlinks.plugins.x509.certificates import CSR_SIGNER
 
 
@@ -34,11 +34,6 @@ def register_services(hub, register):
 @hookimpl
 def register_tls_trust(hub, register):
     register(LocalCaTrust(hub.services[CSR_SIGNER]))
-
-
-@hookimpl
-def register_profile_settings(hub, register):
-    register(CsrProfileSettings)
 
 
 @hookimpl

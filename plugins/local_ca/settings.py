@@ -1,5 +1,9 @@
 """The local CA's settings: the hub-wide section ``local_ca:`` and the profile settings
-(``provisionConfiguration`` members) that say which CSRs a profile's devices may send."""
+(``provisionConfiguration`` members) that say which CSRs a profile's devices may send.
+
+The profile model is not offered to ``register_profile_settings`` (yet): the dashboard's
+form writes every plugin field into every profile it saves, so each profile would carry
+the four ``csr*`` defaults. They are set over the REST API, which the form keeps."""
 
 from __future__ import annotations
 
