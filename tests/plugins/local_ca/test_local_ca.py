@@ -10,7 +10,7 @@ import stat
 from aiocoap import Code, Context
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +37,7 @@ async def test_csr_signed_over_http_mqtt_and_coap_then_logs_in_over_tls(hub, tmp
     assert status == 200
     mqtt = Device(tmp_path, "csr-mqtt")
     replies["mqtt"] = await mqtt_provision(hub, mqtt.request(hub))
-    coap_device = Device(tmp_path, "csr-coap")
+    coap_device = Device(tmp_path, "csr-coap", key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
     context = await Context.create_client_context(transports=["udp6"])
     try:
         response = await CoapClient(context, coap_port(hub.hub)).post("/api/v1/provision", coap_device.request(hub))
