@@ -55,6 +55,15 @@ def qr_text(url: str | None, name: str, code: str) -> str:
     return f"{url.rstrip('/')}/ui/claim#device={quote(name, safe='')}&secret={code}"
 
 
+def _dashboard_url(hub) -> str | None:
+    """``dashboard.public_url`` (how phones reach the hub), if the dashboard runs."""
+    if "dashboard" not in hub.settings.plugins:
+        return None
+    from gridlinks.web.dashboard.settings import DashboardSettings
+
+    return hub.config.section("dashboard", DashboardSettings).public_url
+
+
 def _write_private(path: str, data: bytes) -> None:
     """Labels and code lists are secrets until used: mode 0600, replaced atomically."""
     target = Path(path)
@@ -84,7 +93,8 @@ async def cmd_make(hub, args) -> int:
     names = _read_names(args.devices)
     batch, codes = await hub.services[SERVICE].issue(profile, names, until, ACTOR)
     until_text = datetime.datetime.fromtimestamp(until / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    printed = [(name, qr_text(args.url, name, code)) for name, code in codes]
+    url = args.url if args.url is not None else _dashboard_url(hub)
+    printed = [(name, qr_text(url, name, code)) for name, code in codes]
     pdf = await asyncio.get_running_loop().run_in_executor(None, labels_pdf, printed, until_text, batch.id,
                                                            profile.name)
     _write_private(args.out, pdf)
@@ -136,7 +146,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="the labels PDF to write")
     p.add_argument("--codes-out", help="also write name,code rows to this CSV")
     p.add_argument("--valid-until", help="YYYY-MM-DD (through the end of that day, UTC); default a year from now")
-    p.add_argument("--url", help="the hub's dashboard address: the QR code then opens its claim page, filled in")
+    p.add_argument("--url", help="the hub's dashboard address: the QR code then opens its claim page, filled in "
+                                 "(default: dashboard.public_url; --url '' for bare codes)")
     p.add_argument("--batch", help="revoke: the batch id printed when the labels were made")
 
 

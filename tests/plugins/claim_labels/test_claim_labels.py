@@ -23,6 +23,7 @@ from gridlinks.core.services.bootstrap import default_tenant
 from gridlinks.core.storage.models import DeviceProfile
 from gridlinks.plugins.claim_labels import cli as labels_cli
 from gridlinks.plugins.claim_labels.codes import make_code, read_code
+from gridlinks.plugins.claim_labels.models import ClaimLabel
 from gridlinks.plugins.claim_labels.service import ClaimLabels
 from tests.browser.support import DashboardClient
 from tests.claim_support import claim, customer_user, new_device
@@ -157,6 +158,9 @@ async def test_bad_inputs_are_refused_with_a_reason(tmp_path):
             with pytest.raises(HubError, match=reason):
                 await command(running, *argv)
         assert not (tmp_path / "o.pdf").exists()
+        # Without --url (and no dashboard.public_url) the QR code holds the bare code.
+        await command(running, "--profile", profile, "--devices", str(good), "--out", out)
+        assert decode_pdf(out) == [(await ClaimLabel.get(device_name="ok-name")).code]
     finally:
         await stop_hub(running)
 
