@@ -10,8 +10,9 @@ from rich.console import Console
 
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.bootstrap import default_tenant
+from gridlinks.core.storage.models import DeviceCredentials
 from gridlinks.plugins.local_ca.authority import Authority
-from gridlinks.plugins.x509.certificates import CSR_SIGNER
+from gridlinks.plugins.x509.certificates import CSR_SIGNER, X509_CERTIFICATE
 
 ACTOR = "cli"
 out = Console()
@@ -73,8 +74,13 @@ async def cmd_revoke(hub, args) -> int:
 
 async def cmd_issued(hub, args) -> int:
     tenant = await default_tenant(hub)
-    for row in await hub.services[CSR_SIGNER].issued(tenant.id, args.device):
-        state = "revoked" if row.revoked_ms else "valid"
+    rows = await hub.services[CSR_SIGNER].issued(tenant.id, args.device)
+    held = set(await DeviceCredentials.filter(credentials_type=X509_CERTIFICATE,
+                                              credentials_id__in=[r.cert_id for r in rows]).values_list(
+        "credentials_id", flat=True)) if rows else set()
+    for row in rows:
+        # "not held": signed, but no device holds it (its provision request failed after signing, or it was replaced)
+        state = "revoked" if row.revoked_ms else "held by a device" if row.cert_id in held else "not held"
         _say(f"{row.serial}  {row.device_name}  CA {row.ca_serial}  {state}")
     return 0
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import stat
 
 import pytest
@@ -9,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.bootstrap import default_tenant
+from gridlinks.plugins.local_ca import cli as ca_cli
 from tests.cli_support import cli
 from tests.plugins.local_ca.support import Device
 from tests.plugins.x509.certs import Cert
@@ -42,6 +46,13 @@ async def test_imported_ca_signs_and_refuses_a_key_that_does_not_match(tmp_path)
         status, reply = await running.provision(**device.request(running))
         assert device.accept(reply) == own.cert
         assert reply["caCertificate"] == own.cert.public_bytes(serialization.Encoding.PEM).decode()
+        # A CSR whose device then cannot be created (the name is taken) was signed, but no device holds it.
+        status, clash = await running.provision(**Device(tmp_path, "signed-by-import").request(running))
+        assert clash["status"] == "FAILURE"
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            assert await ca_cli.cmd_issued(running.hub, argparse.Namespace(device="signed-by-import")) == 0
+        lines = printed.getvalue().splitlines()
+        assert len(lines) == 2 and "held by a device" in lines[0] and "not held" in lines[1]
         # The hub wrote its own copy of the key, 0600; the operator's file is untouched.
         copies = list((tmp_path / "data" / "ca").glob("*/gen-*/ca.key"))
         assert len(copies) == 1 and stat.S_IMODE(copies[0].stat().st_mode) == 0o600
