@@ -49,6 +49,8 @@ DEFAULT_PLUGINS = [
     "approval",
     "metrics",
     "discovery",
+    "local_ca",
+    "claim_labels",
 ]
 
 

@@ -30,6 +30,9 @@ class CredentialSpec:
     type: str
     id: str
     value: str
+    # Members added to the provision response beside the reference's (e.g. the local CA's
+    # ``caCertificate``); never replaces one of them.
+    response_extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -258,7 +261,10 @@ class ClaimStrategy(Protocol):
         """Keep claim info the device sent; ``None`` if this strategy does not take device info."""
 
     async def discard(self, device: Device) -> None:
-        """Forget the device's claim info (after a claim or a re-claim)."""
+        """Forget the device's claim info (after a claim or a re-claim).
+
+        A strategy may also define ``claim_ops(device) -> list[Op]``: writes that commit in
+        the same unit as the claim itself (e.g. marking a one-time code used)."""
 
 
 @runtime_checkable

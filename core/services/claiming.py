@@ -64,6 +64,10 @@ FAILURE = "FAILURE"
 DEVICE_NAME_MAX = 255  # the device.name column
 
 
+def _no_ops(device: Device) -> list[Op]:
+    return []
+
+
 def lookup_name(name: object) -> str | None:
     """The name if a device could have it, else None (not a string, empty, longer than the
     column, a NUL or a lone surrogate): such a name is unknown, never a database error."""
@@ -341,6 +345,8 @@ class ClaimService:
                        guard=True),
                 *(Delete(Attribute, {"device_id": device.id, "scope": Scope.SERVER, "key": key})
                   for key in (CLAIMING_ALLOWED, CLAIMING_DATA)),
+                # a strategy's own writes, in the same unit (a one-time claim code marked used)
+                *(op for strategy in self.strategies for op in getattr(strategy, "claim_ops", _no_ops)(device)),
             ])
         except NoRowMatched:
             return False

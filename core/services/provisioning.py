@@ -262,6 +262,7 @@ class ProvisioningService:
             await self.bus.fire(CredentialsIssued(device_id=str(device_id), device_name=device_name,
                                                   credentials_type=credentials.credentials_type))
         return {
+            **(spec.response_extra if spec is not None else {}),  # additive members (a CA certificate)
             "credentialsValue": creds_service.response_value(credentials),
             "credentialsType": credentials.credentials_type,
             "status": "SUCCESS",

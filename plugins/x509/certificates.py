@@ -14,6 +14,9 @@ from gridlinks.core.types import ProvisionRefused
 
 X509_CERTIFICATE = "X509_CERTIFICATE"
 X509_CERTIFICATE_CHAIN = "X509_CERTIFICATE_CHAIN"
+# The service (``hub.services``) that signs a provision request's CSR and knows revoked
+# serials; the ``local_ca`` plugin registers it. Absent: a CSR is refused.
+CSR_SIGNER = "local_ca"
 
 
 def certificate_body(der: bytes) -> str:
