@@ -30,6 +30,7 @@ import asyncio
 import json
 import logging
 import sys
+from http import HTTPStatus
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
+SERVER_HEADER = "GridLinks"  # the Server header (server.py sets it on every routed answer)
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,19 @@ class GuardedRequestHandler(web.RequestHandler):
         self._stop_body_timer()
         self._busy = bool(self._messages)  # pipelined requests still queued
         return result
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """A request aiohttp could not parse (a request line over 8190 bytes, a bad header):
+        the hub's JSON error body and Server header, never what was sent (a path may hold
+        a device's access token)."""
+        super().handle_error(request, status, exc, message)  # logs, closes the connection after the answer
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        body = json.dumps({"status": status, "message": phrase, "errorCode": 31 if status < 500 else 2})
+        response = web.Response(status=status, text=body, content_type="application/json",
+                                headers={"Server": SERVER_HEADER})
+        response.force_close()
+        return response
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """A malformed request is the client's fault: a debug line, not an error."""

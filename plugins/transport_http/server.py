@@ -9,12 +9,18 @@ from pydantic import Field
 
 from gridlinks.core.config import Settings
 from gridlinks.plugins.transport_http.errors import error_middleware
-from gridlinks.plugins.transport_http.guard import ConnectionLimits, GuardedAppRunner
+from gridlinks.plugins.transport_http.guard import SERVER_HEADER, ConnectionLimits, GuardedAppRunner
 from gridlinks.web.bodies import BODY_LIMITS, BodyLimits
+from gridlinks.web.openapi import PUBLIC, api_doc
+from gridlinks.web.openapi_schemas import Health
 
 log = logging.getLogger(__name__)
 
 HUB_KEY = web.AppKey("hub", object)
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_HEADER
 
 
 class HttpSettings(Settings):
@@ -54,10 +60,13 @@ class HttpTransport:
         app = web.Application(middlewares=[error_middleware], client_max_size=self.settings.max_admin_body_bytes)
         app[HUB_KEY] = self.hub
         app[BODY_LIMITS] = self.settings.body_limits()
+        app.on_response_prepare.append(_server_header)
         app.router.add_get("/api/health", self._health)
         self.hub.pm.hook.register_web_routes(hub=self.hub, app=app)
         return app
 
+    @api_doc("UP while the hub can store (503 DOWN when not)", tag="health", auth=PUBLIC, response=Health,
+             errors=(), responses={503: ("DOWN: the write path does not commit", Health)})
     async def _health(self, request: web.Request) -> web.Response:
         """UP only while the write path commits: a hub that answers but cannot store
         must be taken out of a load balancer (503)."""
