@@ -30,8 +30,8 @@ import asyncio
 import json
 import logging
 import sys
-from http import HTTPStatus
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web

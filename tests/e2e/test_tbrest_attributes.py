@@ -37,7 +37,8 @@ async def test_tb_rest_client_saves_and_deletes_device_attributes(mqtt_hub, tmp_
             assert steps[name]["status"] == 200, out
         # The reference refuses client-side attributes from people; an unknown device is 404.
         assert steps["client_scope"]["status"] == 400, out
-        assert steps["unknown_device"]["status"] == 404 and json.loads(steps["unknown_device"]["body"])["errorCode"] == 32
+        unknown = steps["unknown_device"]
+        assert unknown["status"] == 404 and json.loads(unknown["body"])["errorCode"] == 32, out
         pushed = await device.message()
         assert json.loads(pushed.payload) == {"target": 21.5, "mode": "eco", "fan": 2}, pushed
     finally:
