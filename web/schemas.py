@@ -243,7 +243,7 @@ class StaticSecretBody(Body):
     secret: Name | None = None
 
 
-class EveryoneQuery(Body):
+class LogoutQuery(Body):
     everywhere: bool | None = Field(None, description="true: end every session of the caller")
 
 

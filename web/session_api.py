@@ -21,7 +21,7 @@ from gridlinks.core.storage.models import Authority, User
 from gridlinks.web.openapi import USER, api_doc
 from gridlinks.web.openapi_schemas import RevokedSessions
 from gridlinks.web.rest_auth import bearer_token, principal
-from gridlinks.web.schemas import EveryoneQuery
+from gridlinks.web.schemas import LogoutQuery
 
 ADMINS = (Authority.TENANT_ADMIN, Authority.SYS_ADMIN)
 _TRUE, _FALSE = ("true", "1", "yes"), ("", "false", "0", "no")
@@ -41,7 +41,7 @@ class SessionApi:
         self.hub = hub
 
     @api_doc("Sign out (this session, or every session with everywhere=true)", tag="auth", auth=USER,
-             query=EveryoneQuery)
+             query=LogoutQuery)
     async def logout(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub)  # a revoked or expired token gets 401 here
         if _flag(request, "everywhere"):
