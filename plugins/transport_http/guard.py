@@ -37,6 +37,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gridlinks.plugins.transport_http.errors import error_response
+
 log = logging.getLogger(__name__)
 SERVER_HEADER = "GridLinks"  # the Server header (server.py sets it on every routed answer)
 
@@ -159,11 +161,12 @@ class GuardedRequestHandler(web.RequestHandler):
         """A request aiohttp could not parse (a request line over 8190 bytes, a bad header):
         the hub's JSON error body and Server header, never what was sent (a path may hold
         a device's access token)."""
-        super().handle_error(request, status, exc, message)  # logs, closes the connection after the answer
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-        body = json.dumps({"status": status, "message": phrase, "errorCode": 31 if status < 500 else 2})
-        response = web.Response(status=status, text=body, content_type="application/json",
-                                headers={"Server": SERVER_HEADER})
+        super().handle_error(request, status, exc, message)  # logs; raises if an answer was already sent
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        response = error_response(status, phrase, headers={"Server": SERVER_HEADER})
         response.force_close()
         return response
 
