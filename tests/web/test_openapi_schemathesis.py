@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import pytest
 from tests.support import hub_config, start_hub, stop_hub
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
-MAX_EXAMPLES = 4
+# A longer run: GRIDLINKS_SCHEMATHESIS_EXAMPLES=50 GRIDLINKS_SCHEMATHESIS_PHASES=coverage,fuzzing
+MAX_EXAMPLES = int(os.environ.get("GRIDLINKS_SCHEMATHESIS_EXAMPLES", "4"))
+PHASES = os.environ.get("GRIDLINKS_SCHEMATHESIS_PHASES", "fuzzing")
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 
 
@@ -39,7 +42,7 @@ async def _known_values(running, config: Path) -> None:
         '"path.deviceName" = { dictionary = "names", probability = 0.5 }\n')
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(240 if MAX_EXAMPLES <= 4 and PHASES == "fuzzing" else 3600)
 async def test_schemathesis_finds_no_5xx_and_no_answer_off_its_schema(tmp_path):
     if not SCHEMATHESIS.exists():
         pytest.skip(f"{SCHEMATHESIS} missing: `make install` installs the test dependencies")
@@ -50,13 +53,13 @@ async def test_schemathesis_finds_no_5xx_and_no_answer_off_its_schema(tmp_path):
         proc = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS), "run", f"{running.base_url}/api/openapi.json", "--checks", CHECKS,
             "--header", f"X-Authorization: Bearer {running.admin_token}",
-            "--phases", "fuzzing", "--max-examples", str(MAX_EXAMPLES), "--seed", "15", "--workers", "2",
+            "--phases", PHASES, "--max-examples", str(MAX_EXAMPLES), "--seed", "15", "--workers", "2",
             "--request-timeout", "20",
             # Signing out would end the session every later request is made with.
             "--exclude-path", "/api/auth/logout",
             cwd=str(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), 200)
+            out, _ = await asyncio.wait_for(proc.communicate(), 200 if MAX_EXAMPLES <= 4 else 3500)
         except TimeoutError:
             proc.kill()
             out, _ = await proc.communicate()
