@@ -24,21 +24,29 @@ CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance
 
 async def _known_values(running, config: Path) -> None:
     """Random ids and tokens only ever reach the 401/404 answers: a device (its token, id and
-    name) and a customer the generated requests use half of the time (schemathesis
-    dictionaries, read from schemathesis.toml in the run's directory)."""
+    name), the demo profile, a customer, a user group and a role are offered half of the time
+    (schemathesis dictionaries, read from schemathesis.toml in the run's directory). Never the
+    admin's own user id: revoking its sessions would end the run's sign-in."""
     status, body = await running.provision(deviceName="fuzzed", provisionDeviceKey=running.key,
                                            provisionDeviceSecret=running.secret)
     assert status == 200, body
-    status, customer = await running.admin("POST", "/api/customer", {"title": "Fuzzed customer"})
-    assert status == 200, customer
-    ids = [body["deviceId"], customer["id"]["id"]]
+    made = {}
+    for path, payload in [("/api/customer", {"title": "Fuzzed customer"}), ("/api/userGroup", {"name": "Fuzzed"}),
+                          ("/api/role", {"name": "Fuzzed", "permissions": {"DEVICE": ["CLAIM_DEVICES"]}})]:
+        status, made[path] = await running.admin("POST", path, payload)
+        assert status == 200, made[path]
+    status, device = await running.admin("GET", f"/api/device/{body['deviceId']}")
+    ids = [body["deviceId"], device["deviceProfileId"]["id"], made["/api/customer"]["id"]["id"],
+           made["/api/userGroup"]["id"]["id"]]
     config.write_text(
         f"[dictionaries.tokens]\nvalues = {json.dumps([body['credentialsValue']])}\n"
         f"[dictionaries.ids]\nvalues = {json.dumps(ids)}\n"
+        f"[dictionaries.roles]\nvalues = {json.dumps([made['/api/role']['id']['id']])}\n"
         f"[dictionaries.names]\nvalues = {json.dumps(['fuzzed'])}\n"
         "[parameters]\n"
         '"path.token" = { dictionary = "tokens", probability = 0.5 }\n'
         '"path.id" = { dictionary = "ids", probability = 0.5 }\n'
+        '"path.roleId" = { dictionary = "roles", probability = 0.5 }\n'
         '"path.deviceName" = { dictionary = "names", probability = 0.5 }\n')
 
 
