@@ -17,14 +17,28 @@ from gridlinks.core.services.devices import NOT_FOUND
 from gridlinks.core.storage.models import Authority, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.storage.paging import parse_paging
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
-from gridlinks.web import profile_secret_api, session_api
+from gridlinks.web import openapi, profile_secret_api, session_api
 from gridlinks.web.bodies import limits, parse_body, parse_query, read_json, validate
+from gridlinks.web.openapi import PUBLIC, USER, api_doc
+from gridlinks.web.openapi_schemas import (
+    AttributeRow,
+    AuditPage,
+    BulkImportResult,
+    CredentialsOut,
+    CurrentUser,
+    DeviceOut,
+    PageData,
+    ProfileOut,
+    Timeseries,
+    TokenPair,
+)
 from gridlinks.web.rest_auth import plausible_token, principal
 from gridlinks.web.schemas import (
     NAME_MAX,
     AttributesBody,
     AuditQuery,
     BulkImportBody,
+    DeleteKeysQuery,
     DeviceBody,
     DeviceListQuery,
     KeysQuery,
@@ -32,6 +46,7 @@ from gridlinks.web.schemas import (
     ProfileBody,
     RefreshBody,
     SaveDeviceQuery,
+    SearchPageQuery,
     TimeseriesQuery,
 )
 
@@ -48,17 +63,22 @@ class AdminApi:
 
     # -- auth --------------------------------------------------------------------
 
+    @api_doc("Sign in: a JWT and a refresh token", tag="auth", auth=PUBLIC, body=LoginBody, response=TokenPair,
+             errors=(400, 401, 413, 429))
     async def login(self, request):
         # Nobody is authenticated yet: the body is capped small (http.max_unauthenticated_body_bytes).
         body = await parse_body(request, LoginBody, limits(request).unauthenticated, empty={})
         return web.json_response(await self.hub.auth.login(body.username or "", body.password or ""))
 
+    @api_doc("A new token pair for a refresh token", tag="auth", auth=PUBLIC, body=RefreshBody,
+             response=TokenPair, errors=(400, 401, 413))
     async def refresh(self, request):
         body = await parse_body(request, RefreshBody, limits(request).unauthenticated, empty={})
         if not plausible_token(body.refreshToken):
             raise Unauthorized("Authentication failed")
         return web.json_response(await self.hub.auth.refresh(body.refreshToken))
 
+    @api_doc("Who is signed in", tag="auth", auth=USER, response=CurrentUser)
     async def current_user(self, request):
         who = await principal(request, self.hub)
         return web.json_response({
@@ -69,17 +89,21 @@ class AdminApi:
 
     # -- device profiles -----------------------------------------------------------
 
+    @api_doc("Device profiles, a page", tag="device profiles", query=SearchPageQuery, response=PageData[ProfileOut])
     async def list_profiles(self, request):
         who = await self._admin(request)
         page, size = parse_paging(request.query.get("page"), request.query.get("pageSize"))
         result = await self.hub.profiles.page(who.tenant_id, page, size, request.query.get("textSearch"))
         return web.json_response(result.to_json(self.hub.profiles.to_json))
 
+    @api_doc("A device profile", tag="device profiles", response=ProfileOut)
     async def get_profile(self, request):
         who = await self._admin(request)
         profile = await self.hub.profiles.get(who.tenant_id, request.match_info["id"])
         return web.json_response(self.hub.profiles.to_json(profile))
 
+    @api_doc("Create (no id) or update a device profile", tag="device profiles", body=ProfileBody,
+             response=ProfileOut)
     async def save_profile(self, request):
         who = await self._admin(request)
         body = await read_json(request, empty={})
@@ -97,6 +121,7 @@ class AdminApi:
             profile = await self.hub.profiles.create(tenant, **args)
         return web.json_response(self.hub.profiles.to_json(profile))
 
+    @api_doc("Delete a device profile", tag="device profiles")
     async def delete_profile(self, request):
         who = await self._admin(request)
         profile = await self.hub.profiles.get(who.tenant_id, request.match_info["id"])
@@ -105,6 +130,8 @@ class AdminApi:
 
     # -- devices -----------------------------------------------------------------------
 
+    @api_doc("Devices, a page (or one device by deviceName)", tag="devices", query=DeviceListQuery,
+             response=PageData[DeviceOut] | DeviceOut)
     async def list_devices(self, request):
         who = await self._admin(request)
         q = parse_query(request, DeviceListQuery)
@@ -117,11 +144,14 @@ class AdminApi:
         result = await self.hub.devices.page(who.tenant_id, page, size, q.textSearch, profile_id=q.deviceProfileId)
         return web.json_response(result.to_json(self.hub.devices.to_json))
 
+    @api_doc("A device", tag="devices", response=DeviceOut)
     async def get_device(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
         return web.json_response(self.hub.devices.to_json(device))
 
+    @api_doc("Create (no id) or update a device", tag="devices", body=DeviceBody, query=SaveDeviceQuery,
+             response=DeviceOut)
     async def save_device(self, request):
         who = await self._admin(request)
         body = await parse_body(request, DeviceBody, empty={})
@@ -162,12 +192,14 @@ class AdminApi:
                                                    is_gateway=bool(gateway), credentials=spec)
         return web.json_response(self.hub.devices.to_json(device))
 
+    @api_doc("Delete a device", tag="devices")
     async def delete_device(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
         await self.hub.devices.delete(device)
         return web.Response(status=200)
 
+    @api_doc("A device's credentials", tag="devices", response=CredentialsOut | None)
     async def device_credentials(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
@@ -192,6 +224,7 @@ class AdminApi:
             raise BadRequest("scope must be SERVER_SCOPE, SHARED_SCOPE or CLIENT_SCOPE")
         return scope
 
+    @api_doc("Save server-side or shared attributes of a device", tag="attributes", body=AttributesBody)
     async def save_attributes(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
@@ -202,13 +235,15 @@ class AdminApi:
         await self.hub.devices.set_attributes(device, scope, values, source=who.email)
         return web.Response(status=200)
 
+    @api_doc("Delete attributes of a device", tag="attributes", query=DeleteKeysQuery)
     async def delete_attributes(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
-        keys = parse_query(request, KeysQuery).key_list() or []
+        keys = validate(DeleteKeysQuery, DeleteKeysQuery.from_query(request.query)).all_keys()
         await self.hub.devices.delete_attributes(device, self._scope(request), keys)
         return web.Response(status=200)
 
+    @api_doc("A device's attributes", tag="attributes", query=KeysQuery, response=list[AttributeRow])
     async def get_attributes(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
@@ -220,6 +255,8 @@ class AdminApi:
                 out.append({"key": row.key, "value": row.value, "lastUpdateTs": row.last_update_ms})
         return web.json_response(out)
 
+    @api_doc("A device's latest telemetry, or its history with startTs", tag="telemetry",
+             query=TimeseriesQuery, response=Timeseries)
     async def get_timeseries(self, request):
         who = await self._admin(request)
         device = await self.hub.devices.get(who.tenant_id, request.match_info["id"])
@@ -234,6 +271,8 @@ class AdminApi:
 
     # -- bulk import and audit ------------------------------------------------------------
 
+    @api_doc("Create or update devices from CSV text", tag="devices", body=BulkImportBody,
+             response=BulkImportResult)
     async def bulk_import(self, request):
         who = await self._admin(request)
         body = await read_json(request, limits(request).bulk, empty={})
@@ -245,6 +284,7 @@ class AdminApi:
         result = await self.hub.bulk_import.run(tenant, body["file"], mapping)
         return web.json_response(result.to_json())
 
+    @api_doc("The audit log, newest first", tag="audit", query=AuditQuery, response=AuditPage)
     async def audit(self, request):
         who = await self._admin(request)
         page, size = parse_paging(request.query.get("page"), request.query.get("pageSize"))
@@ -279,7 +319,12 @@ def register_web_routes(hub, app):
     r.add_post("/api/plugins/telemetry/DEVICE/{id}/attributes/{scope}", api.save_attributes)
     r.add_post("/api/plugins/telemetry/DEVICE/{id}/{scope}", api.save_attributes)
     r.add_delete("/api/plugins/telemetry/DEVICE/{id}/{scope}", api.delete_attributes)
+    # tb-rest-client's save_device_attributes / delete_device_attributes: the reference's
+    # device-only form of the two routes above (the entity type is DEVICE).
+    r.add_post("/api/plugins/telemetry/{id}/{scope}", api.save_attributes)
+    r.add_delete("/api/plugins/telemetry/{id}/{scope}", api.delete_attributes)
     r.add_get("/api/plugins/telemetry/DEVICE/{id}/values/attributes", api.get_attributes)
     r.add_get("/api/plugins/telemetry/DEVICE/{id}/values/attributes/{scope}", api.get_attributes)
     r.add_get("/api/plugins/telemetry/DEVICE/{id}/values/timeseries", api.get_timeseries)
     r.add_get("/api/audit/logs", api.audit)
+    openapi.add_routes(app)  # GET /api/openapi.json (every /api route, whichever plugin added it), /api/docs

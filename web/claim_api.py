@@ -12,6 +12,8 @@ from aiohttp import web
 from gridlinks.core import hookimpl
 from gridlinks.core.services.claiming import SUCCESS
 from gridlinks.web.bodies import read_json, validate
+from gridlinks.web.openapi import USER, api_doc
+from gridlinks.web.openapi_schemas import ClaimRefusal, ClaimResult
 from gridlinks.web.rest_auth import principal
 from gridlinks.web.schemas import ClaimBody
 
@@ -28,6 +30,8 @@ class ClaimApi:
     def __init__(self, hub):
         self.hub = hub
 
+    @api_doc("Claim a device with its secret", tag="claiming", auth=USER, body=ClaimBody, response=ClaimResult,
+             errors=(401, 403, 404, 413, 429), responses={400: ("CLAIMED, FAILURE, or a bad request", ClaimRefusal)})
     async def claim(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub)
         secret = await _secret(request)
@@ -36,6 +40,7 @@ class ClaimApi:
             return web.Response(status=400, text=json.dumps(result.response), content_type="application/json")
         return web.json_response({"device": self.hub.devices.to_json(result.device), "response": SUCCESS})
 
+    @api_doc("Give a claimed device back (re-claim)", tag="claiming", auth=USER, errors=(401, 403, 404))
     async def reclaim(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub)
         await self.hub.claiming.reclaim(who, request.match_info["deviceName"])

@@ -13,14 +13,21 @@ from gridlinks.core.errors import BadRequest
 from gridlinks.core.storage.models import Authority, Tenant
 from gridlinks.core.storage.paging import parse_paging
 from gridlinks.web.bodies import parse_body, parse_query
+from gridlinks.web.openapi import api_doc
+from gridlinks.web.openapi_schemas import CustomerOut, GroupOut, PageData, RoleOut, UserOut
 from gridlinks.web.rest_auth import principal
-from gridlinks.web.schemas import Body, CustomerBody, GroupBody, IdList, Name, RoleBody, UserBody, ref_id
+from gridlinks.web.schemas import (
+    CustomerBody,
+    GroupBody,
+    IdList,
+    PageQuery,
+    RoleBody,
+    SearchPageQuery,
+    UserBody,
+    ref_id,
+)
 
 ADMINS = (Authority.TENANT_ADMIN,)
-
-
-class _Search(Body):
-    textSearch: Name | None = None
 
 
 class CustomerApi:
@@ -35,6 +42,7 @@ class CustomerApi:
 
     # -- customers ----------------------------------------------------------------------
 
+    @api_doc("Create (no id) or rename a customer", tag="customers", body=CustomerBody, response=CustomerOut)
     async def save_customer(self, request):
         who = await self._admin(request)
         body = await parse_body(request, CustomerBody, empty={})
@@ -47,17 +55,21 @@ class CustomerApi:
             customer = await customers.create(await Tenant.get(id=who.tenant_id), title)
         return web.json_response(customers.to_json(customer))
 
+    @api_doc("Customers, a page", tag="customers", query=SearchPageQuery, response=PageData[CustomerOut])
     async def list_customers(self, request):
         who = await self._admin(request)
         page, size = await self._page(request)
-        result = await self.hub.customers.page(who.tenant_id, page, size, parse_query(request, _Search).textSearch)
+        search = parse_query(request, SearchPageQuery).textSearch
+        result = await self.hub.customers.page(who.tenant_id, page, size, search)
         return web.json_response(result.to_json(self.hub.customers.to_json))
 
+    @api_doc("A customer", tag="customers", response=CustomerOut)
     async def get_customer(self, request):
         who = await self._admin(request)
         customer = await self.hub.customers.get(who.tenant_id, request.match_info["id"])
         return web.json_response(self.hub.customers.to_json(customer))
 
+    @api_doc("Delete a customer", tag="customers")
     async def delete_customer(self, request):
         who = await self._admin(request)
         await self.hub.customers.delete(await self.hub.customers.get(who.tenant_id, request.match_info["id"]))
@@ -65,6 +77,7 @@ class CustomerApi:
 
     # -- users ------------------------------------------------------------------------------
 
+    @api_doc("Create a customer user", tag="users", body=UserBody, response=UserOut)
     async def save_user(self, request):
         who = await self._admin(request)
         body = await parse_body(request, UserBody, empty={})
@@ -75,6 +88,7 @@ class CustomerApi:
                                                  body.firstName or "", body.lastName or "")
         return web.json_response(self.hub.customers.user_json(user))
 
+    @api_doc("A customer's users, a page", tag="users", query=PageQuery, response=PageData[UserOut])
     async def customer_users(self, request):
         who = await self._admin(request)
         customer = await self.hub.customers.get(who.tenant_id, request.match_info["id"])
@@ -82,11 +96,13 @@ class CustomerApi:
         result = await self.hub.customers.users(customer, page, size)
         return web.json_response(result.to_json(self.hub.customers.user_json))
 
+    @api_doc("A user", tag="users", response=UserOut)
     async def get_user(self, request):
         who = await self._admin(request)
         user = await self.hub.customers.user(who.tenant_id, request.match_info["id"])
         return web.json_response(self.hub.customers.user_json(user))
 
+    @api_doc("Delete a user", tag="users")
     async def delete_user(self, request):
         who = await self._admin(request)
         user = await self.hub.customers.user(who.tenant_id, request.match_info["id"])
@@ -97,6 +113,7 @@ class CustomerApi:
 
     # -- roles and user groups ------------------------------------------------------------
 
+    @api_doc("Create a role", tag="roles and groups", body=RoleBody, response=RoleOut)
     async def save_role(self, request):
         who = await self._admin(request)
         body = await parse_body(request, RoleBody, empty={})
@@ -104,16 +121,19 @@ class CustomerApi:
         role = await self.hub.permissions.create_role(tenant, body.name or "", body.permissions)
         return web.json_response(self.hub.permissions.role_json(role))
 
+    @api_doc("The tenant's roles", tag="roles and groups", response=list[RoleOut])
     async def list_roles(self, request):
         who = await self._admin(request)
         roles = await self.hub.permissions.roles(who.tenant_id)
         return web.json_response([self.hub.permissions.role_json(r) for r in roles])
 
+    @api_doc("Delete a role", tag="roles and groups")
     async def delete_role(self, request):
         who = await self._admin(request)
         await (await self.hub.permissions.role(who.tenant_id, request.match_info["id"])).delete()
         return web.Response(status=200)
 
+    @api_doc("Create a user group", tag="roles and groups", body=GroupBody, response=GroupOut)
     async def save_group(self, request):
         who = await self._admin(request)
         body = await parse_body(request, GroupBody, empty={})
@@ -124,16 +144,19 @@ class CustomerApi:
         group = await self.hub.permissions.create_group(tenant, body.name or "", customer)
         return web.json_response(await self.hub.permissions.group_json(group))
 
+    @api_doc("The tenant's user groups", tag="roles and groups", response=list[GroupOut])
     async def list_groups(self, request):
         who = await self._admin(request)
         groups = await self.hub.permissions.groups(who.tenant_id)
         return web.json_response([await self.hub.permissions.group_json(g) for g in groups])
 
+    @api_doc("A user group", tag="roles and groups", response=GroupOut)
     async def get_group(self, request):
         who = await self._admin(request)
         group = await self.hub.permissions.group(who.tenant_id, request.match_info["id"])
         return web.json_response(await self.hub.permissions.group_json(group))
 
+    @api_doc("Delete a user group", tag="roles and groups")
     async def delete_group(self, request):
         who = await self._admin(request)
         await (await self.hub.permissions.group(who.tenant_id, request.match_info["id"])).delete()
@@ -157,15 +180,19 @@ class CustomerApi:
             return await self.hub.permissions.role(who.tenant_id, request.match_info["roleId"])
         return role
 
+    @api_doc("Add users to a group", tag="roles and groups", body=IdList, response=GroupOut)
     async def add_users(self, request):
         return await self._change_group(request, self.hub.permissions.add_users, self._users(request))
 
+    @api_doc("Remove users from a group", tag="roles and groups", body=IdList, response=GroupOut)
     async def remove_users(self, request):
         return await self._change_group(request, self.hub.permissions.remove_users, self._users(request))
 
+    @api_doc("Grant a role to a group", tag="roles and groups", response=GroupOut)
     async def grant(self, request):
         return await self._change_group(request, self.hub.permissions.grant, self._role(request))
 
+    @api_doc("Revoke a role from a group", tag="roles and groups", response=GroupOut)
     async def revoke(self, request):
         return await self._change_group(request, self.hub.permissions.revoke, self._role(request))
 

@@ -10,12 +10,14 @@ stored; numbers are range-checked to what SQLite and PostgreSQL hold (int64).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool, StringConstraints
 
 from gridlinks.core.services.device_payloads import key_list
+from gridlinks.core.storage.paging import MAX_PAGE_SIZE
 
 NAME_MAX = 255  # CharField(max_length=255): names, titles, labels, e-mails, keys
 TYPE_MAX = 64  # provision_type, credentials_type
@@ -131,10 +133,28 @@ class BulkImportBody(Body):
 class KeysQuery(Body):
     """``keys=a,b,c`` as the attribute and telemetry reads take it."""
 
-    keys: str | None = None
+    keys: str | None = Field(None, description="comma-separated keys; none: all")
 
     def key_list(self) -> list[str] | None:
         return split_keys(self.keys)
+
+
+class DeleteKeysQuery(KeysQuery):
+    """What to delete: ``keys=a,b`` and/or ``key=a&key=b`` (tb-rest-client 4.x sends either;
+    a repeated ``key`` may hold a comma)."""
+
+    key: list[Key] | None = Field(None, max_length=1000, description="one key per parameter, repeatable")
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> dict[str, Any]:
+        """The query as this model reads it: every ``key``, the first of anything else."""
+        out: dict[str, Any] = {k: query[k] for k in query.keys()}
+        if "key" in out:
+            out["key"] = query.getall("key")  # type: ignore[attr-defined]
+        return out
+
+    def all_keys(self) -> list[str]:
+        return list(dict.fromkeys((self.key_list() or []) + (self.key or [])))
 
 
 class TimeseriesQuery(KeysQuery):
@@ -143,13 +163,24 @@ class TimeseriesQuery(KeysQuery):
     limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
 
 
-class DeviceListQuery(Body):
-    deviceName: str | None = None
-    textSearch: Name | None = None
+class PageQuery(Body):
+    """``?page=0&pageSize=10``, as every list takes it (read by
+    :func:`gridlinks.core.storage.paging.parse_paging`)."""
+
+    page: Annotated[int, Field(ge=0, le=2**31)] | None = None
+    pageSize: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] | None = None
+
+
+class SearchPageQuery(PageQuery):
+    textSearch: Name | None = Field(None, description="part of the name, any case")
+
+
+class DeviceListQuery(SearchPageQuery):
+    deviceName: str | None = Field(None, description="one device by its exact name (not a page)")
     deviceProfileId: UUID | None = None
 
 
-class AuditQuery(Body):
+class AuditQuery(PageQuery):
     startTime: EpochMs | None = None
     endTime: EpochMs | None = None
     action: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -210,3 +241,41 @@ class DynamicRegistrationSwitch(Body):
 
 class StaticSecretBody(Body):
     secret: Name | None = None
+
+
+class LogoutQuery(Body):
+    everywhere: bool | None = Field(None, description="true: end every session of the caller")
+
+
+# -- the device API (documented here; the device API's service reads the raw bytes) ---------------
+
+
+class ProvisionBody(Body):
+    """A provision request (SPEC.md section 1); strategy-specific members pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    deviceName: Name | None = None
+    provisionDeviceKey: Name | None = None
+    provisionDeviceSecret: Text | None = None
+    credentialsType: Annotated[str, StringConstraints(max_length=TYPE_MAX)] | None = None
+    token: Annotated[str, StringConstraints(max_length=CREDENTIALS_ID_MAX)] | None = None
+
+
+class TelemetryEntry(Body):
+    ts: EpochMs
+    values: dict[Key, Any]
+
+
+class TelemetryBody(RootModel[dict[Key, Any] | TelemetryEntry | list[TelemetryEntry | dict[Key, Any]]]):
+    """``{"key": value}``, ``{"ts": ms, "values": {...}}`` or a list of either."""
+
+
+class DeviceClaimBody(Body):
+    secretKey: Text | None = None
+    durationMs: EpochMs | None = None
+
+
+class DeviceAttributesQuery(Body):
+    clientKeys: str | None = Field(None, description="comma-separated client-side keys")
+    sharedKeys: str | None = Field(None, description="comma-separated shared keys")

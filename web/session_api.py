@@ -18,7 +18,10 @@ from tortoise.expressions import Q
 from gridlinks.core.errors import BadRequest, NotFound
 from gridlinks.core.services.customers import NOT_FOUND, entity_id
 from gridlinks.core.storage.models import Authority, User
+from gridlinks.web.openapi import USER, api_doc
+from gridlinks.web.openapi_schemas import RevokedSessions
 from gridlinks.web.rest_auth import bearer_token, principal
+from gridlinks.web.schemas import LogoutQuery
 
 ADMINS = (Authority.TENANT_ADMIN, Authority.SYS_ADMIN)
 _TRUE, _FALSE = ("true", "1", "yes"), ("", "false", "0", "no")
@@ -37,6 +40,8 @@ class SessionApi:
     def __init__(self, hub):
         self.hub = hub
 
+    @api_doc("Sign out (this session, or every session with everywhere=true)", tag="auth", auth=USER,
+             query=LogoutQuery)
     async def logout(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub)  # a revoked or expired token gets 401 here
         if _flag(request, "everywhere"):
@@ -46,6 +51,7 @@ class SessionApi:
             await self.hub.auth.sign_out(bearer_token(request) or "")
         return web.Response(status=200)
 
+    @api_doc("End every session of a user", tag="auth", response=RevokedSessions)
     async def revoke_user_sessions(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub, *ADMINS)
         user_id = entity_id(request.match_info["userId"])

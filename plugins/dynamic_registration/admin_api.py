@@ -18,6 +18,8 @@ from aiohttp import web
 from gridlinks.core.storage.models import Authority
 from gridlinks.plugins.dynamic_registration.service import DynamicRegistration
 from gridlinks.web.bodies import parse_body
+from gridlinks.web.openapi import api_doc
+from gridlinks.web.openapi_schemas import JsonObject
 from gridlinks.web.rest_auth import principal
 from gridlinks.web.schemas import DynamicRegistrationSwitch, StaticSecretBody
 
@@ -40,26 +42,34 @@ class DynamicRegistrationApi:
         who = await self._admin(request)
         return who, await self.hub.devices.get(who.tenant_id, request.match_info["id"])
 
+    @api_doc("A profile's dynamic registration (ProductSN, secret, switch, counts)", tag="dynamic registration",
+             response=JsonObject)
     async def get_product(self, request: web.Request) -> web.Response:
         _, profile = await self._profile(request)
         return web.json_response(await self.service.product(profile))
 
+    @api_doc("Switch dynamic registration on or off", tag="dynamic registration", body=DynamicRegistrationSwitch,
+             response=JsonObject)
     async def switch(self, request: web.Request) -> web.Response:
         who, profile = await self._profile(request)
         on = (await parse_body(request, DynamicRegistrationSwitch, empty={})).dynamicRegistration
         profile = await self.service.switch(profile, on, who.email)
         return web.json_response(await self.service.product(profile))
 
+    @api_doc("A device's registration state", tag="dynamic registration", response=JsonObject)
     async def get_device(self, request: web.Request) -> web.Response:
         _, device = await self._device(request)
         return web.json_response(await self.service.device(device))
 
+    @api_doc("Static registration: set (or generate) the device's secret", tag="dynamic registration",
+             body=StaticSecretBody, response=JsonObject)
     async def set_secret(self, request: web.Request) -> web.Response:
         who, device = await self._device(request)
         secret = (await parse_body(request, StaticSecretBody, empty={})).secret
         password = await self.service.set_secret(device, secret, who.email)
         return web.json_response({**await self.service.device(device), "password": password})
 
+    @api_doc("Reset a device's registration", tag="dynamic registration", response=JsonObject)
     async def reset(self, request: web.Request) -> web.Response:
         who, device = await self._device(request)
         await self.service.reset(device, who.email)

@@ -16,6 +16,9 @@ from aiohttp import web
 from gridlinks.core.errors import BadRequest, PayloadTooLarge
 from gridlinks.core.services.device_payloads import decode_json
 from gridlinks.web.bodies import limits, read_body
+from gridlinks.web.openapi import DEVICE, PUBLIC, api_doc
+from gridlinks.web.openapi_schemas import DeviceAttributes, ProvisionResponse
+from gridlinks.web.schemas import AttributesBody, DeviceAttributesQuery, DeviceClaimBody, ProvisionBody, TelemetryBody
 
 TRANSPORT = "HTTP"
 DeviceHandler = Callable[[Any, web.Request, Any], Awaitable[web.Response]]
@@ -59,6 +62,8 @@ class DeviceRoutes:
     async def _body(self, request: web.Request) -> bytes:
         return await read_body(request, self.hub.settings.max_payload_bytes)
 
+    @api_doc("Provision a device with a profile's key and secret", tag="device API", auth=PUBLIC,
+             body=ProvisionBody, body_required=True, response=ProvisionResponse, errors=(400, 413))
     async def provision(self, request: web.Request) -> web.Response:
         # Nobody is authenticated yet: the smaller of the two limits applies.
         limit = min(self.hub.settings.max_payload_bytes, limits(request).unauthenticated)
@@ -69,21 +74,29 @@ class DeviceRoutes:
     async def _json(request: web.Request, limit: int) -> Any:
         return decode_json(await read_body(request, limit))
 
+    @api_doc("Post telemetry (answered once stored)", tag="device API", auth=DEVICE, body=TelemetryBody,
+             body_required=True)
     @authenticated
     async def telemetry(self, request: web.Request, device) -> web.Response:
         await self.api.post_telemetry(device, await self._body(request))
         return web.Response(status=200)
 
+    @api_doc("Post client-side attributes", tag="device API", auth=DEVICE, body=AttributesBody,
+             body_required=True)
     @authenticated
     async def post_attributes(self, request: web.Request, device) -> web.Response:
         await self.api.post_attributes(device, await self._body(request))
         return web.Response(status=200)
 
+    @api_doc("Read client-side and shared attributes", tag="device API", auth=DEVICE,
+             query=DeviceAttributesQuery, response=DeviceAttributes)
     @authenticated
     async def get_attributes(self, request: web.Request, device) -> web.Response:
         return web.json_response(await self.api.read_attributes(
             device, request.query.get("clientKeys"), request.query.get("sharedKeys")))
 
+    @api_doc("Claim info: the secret a customer claims this device with", tag="device API", auth=DEVICE,
+             body=DeviceClaimBody)
     @authenticated
     async def claim(self, request: web.Request, device) -> web.Response:
         """Claim info from the device; a refusal is a 4xx with the reason (SPEC.md section 2)."""

@@ -31,12 +31,16 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gridlinks.plugins.transport_http.errors import error_response
+
 log = logging.getLogger(__name__)
+SERVER_HEADER = "GridLinks"  # the Server header (server.py sets it on every routed answer)
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,20 @@ class GuardedRequestHandler(web.RequestHandler):
         self._stop_body_timer()
         self._busy = bool(self._messages)  # pipelined requests still queued
         return result
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """A request aiohttp could not parse (a request line over 8190 bytes, a bad header):
+        the hub's JSON error body and Server header, never what was sent (a path may hold
+        a device's access token)."""
+        super().handle_error(request, status, exc, message)  # logs; raises if an answer was already sent
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        response = error_response(status, phrase, headers={"Server": SERVER_HEADER})
+        response.force_close()
+        return response
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """A malformed request is the client's fault: a debug line, not an error."""

@@ -15,13 +15,19 @@ from gridlinks.core.errors import ConfigError
 from gridlinks.core.tls import ssl_server_context
 from gridlinks.plugins.transport_http.access import ACCESS_LOGGER, AccessLogger
 from gridlinks.plugins.transport_http.errors import error_middleware
-from gridlinks.plugins.transport_http.guard import ConnectionLimits, GuardedAppRunner
+from gridlinks.plugins.transport_http.guard import SERVER_HEADER, ConnectionLimits, GuardedAppRunner
 from gridlinks.plugins.transport_http.https import certificate_files, redirect_middleware, secure_cookies
 from gridlinks.web.bodies import BODY_LIMITS, BodyLimits
+from gridlinks.web.openapi import PUBLIC, api_doc
+from gridlinks.web.openapi_schemas import Health
 
 log = logging.getLogger(__name__)
 
 HUB_KEY = web.AppKey("hub", object)
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_HEADER
 
 
 class HttpSettings(Settings):
@@ -86,10 +92,13 @@ class HttpTransport:
         app.on_response_prepare.append(secure_cookies)
         app[HUB_KEY] = self.hub
         app[BODY_LIMITS] = self.settings.body_limits()
+        app.on_response_prepare.append(_server_header)
         app.router.add_get("/api/health", self._health)
         self.hub.pm.hook.register_web_routes(hub=self.hub, app=app)
         return app
 
+    @api_doc("UP while the hub can store (503 DOWN when not)", tag="health", auth=PUBLIC, response=Health,
+             errors=(), responses={503: ("DOWN: the write path does not commit", Health)})
     async def _health(self, request: web.Request) -> web.Response:
         """UP only while the write path commits: a hub that answers but cannot store
         must be taken out of a load balancer (503)."""
