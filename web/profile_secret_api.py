@@ -19,6 +19,8 @@ from gridlinks.core.errors import BadRequest
 from gridlinks.core.services.provision_policy import derive_secret, parse_duration_ms
 from gridlinks.core.storage.models import Authority
 from gridlinks.web.bodies import parse_body, parse_query
+from gridlinks.web.openapi import api_doc
+from gridlinks.web.openapi_schemas import Out, ProfileOut
 from gridlinks.web.rest_auth import principal
 from gridlinks.web.schemas import NAME_MAX, Body, Name
 
@@ -35,10 +37,17 @@ class DerivedSecretQuery(Body):
     deviceName: Name  # noqa: N815 - the query parameter's name
 
 
+class DerivedSecretOut(Out):
+    deviceName: str  # noqa: N815 - JSON name
+    provisionDeviceSecret: str  # noqa: N815 - JSON name
+
+
 class ProfileSecretApi:
     def __init__(self, hub):
         self.hub = hub
 
+    @api_doc("Rotate the profile's provision secret (start, set the old one's expiry, or finish)",
+             tag="device profiles", body=RotateSecretBody, response=ProfileOut)
     async def rotate(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub, *ADMINS)
         body = await parse_body(request, RotateSecretBody, empty={})
@@ -48,6 +57,8 @@ class ProfileSecretApi:
                                                         new_secret=body.secret, actor=who.email)
         return web.json_response(self.hub.profiles.to_json(profile))
 
+    @api_doc("A device's derived provision secret (profiles with derivedSecrets)", tag="device profiles",
+             query=DerivedSecretQuery, response=DerivedSecretOut)
     async def derived(self, request: web.Request) -> web.Response:
         who = await principal(request, self.hub, *ADMINS)
         query = parse_query(request, DerivedSecretQuery)

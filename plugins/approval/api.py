@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from gridlinks.core.storage.models import Authority
 from gridlinks.plugins.approval.service import ApprovalService
 from gridlinks.web.bodies import parse_body
+from gridlinks.web.openapi import api_doc
 from gridlinks.web.rest_auth import principal
 
 BASE = "/api/provision/pending"
@@ -27,6 +28,18 @@ class DecisionBody(BaseModel):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
+class StatusQuery(BaseModel):
+    """The list's filter (documented; the service checks it)."""
+
+    status: Literal["pending", "approved", "rejected", "expired", "provisioned", "open", "all"] = "pending"
+
+
+class PendingPage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    data: list[dict[str, Any]]
+    totalElements: int  # noqa: N815 - JSON name
+
+
 class ApprovalApi:
     def __init__(self, hub, service: ApprovalService):
         self.hub = hub
@@ -35,6 +48,8 @@ class ApprovalApi:
     async def _admin(self, request: web.Request):
         return await principal(request, self.hub, Authority.TENANT_ADMIN, Authority.SYS_ADMIN)
 
+    @api_doc("Provision requests in the approval inbox, newest first", tag="approvals", query=StatusQuery,
+             response=PendingPage)
     async def list(self, request: web.Request) -> web.Response:
         who = await self._admin(request)
         status = request.query.get("status") or "pending"
@@ -48,9 +63,12 @@ class ApprovalApi:
         decide = self.service.approve if approve else self.service.reject
         return web.json_response(self.service.to_json(await decide(row, who.email, reason)))
 
+    @api_doc("Approve a parked provision request (the device's next identical request succeeds)",
+             tag="approvals", body=DecisionBody, response=dict[str, Any])
     async def approve(self, request: web.Request) -> web.Response:
         return await self._decide(request, True)
 
+    @api_doc("Reject a parked provision request", tag="approvals", body=DecisionBody, response=dict[str, Any])
     async def reject(self, request: web.Request) -> web.Response:
         return await self._decide(request, False)
 

@@ -17,6 +17,7 @@ from gridlinks.core.errors import BadRequest
 from gridlinks.core.storage.models import Authority
 from gridlinks.plugins.local_ca.service import LocalCa
 from gridlinks.web.bodies import parse_body
+from gridlinks.web.openapi import api_doc
 from gridlinks.web.rest_auth import principal
 
 BASE = "/api/localCa"
@@ -30,6 +31,22 @@ class RevokeBody(BaseModel):
     reason: Short = "revoked by an administrator"
 
 
+class RetiredCa(BaseModel):
+    serial: str
+    notAfter: int  # noqa: N815 - JSON name
+
+
+class CaOut(BaseModel):
+    certificate: str
+    serial: str
+    notAfter: int  # noqa: N815 - JSON name
+    retired: list[RetiredCa]
+
+
+class RevokedOut(BaseModel):
+    revoked: list[str]
+
+
 class LocalCaApi:
     def __init__(self, hub, service: LocalCa):
         self.hub = hub
@@ -41,6 +58,7 @@ class LocalCaApi:
             raise BadRequest("a tenant admin's request")
         return who
 
+    @api_doc("The tenant's device CA and the retired CAs still trusted", tag="local CA", response=CaOut)
     async def show(self, request: web.Request) -> web.Response:
         who = await self._admin(request)
         authority = await self.service.authority(who.tenant_id, who.email)
@@ -50,6 +68,8 @@ class LocalCaApi:
             "retired": [{"serial": f"{c.serial_number:x}", "notAfter": int(c.not_valid_after_utc.timestamp() * 1000)}
                         for c in authority.retired]})
 
+    @api_doc("Revoke device certificates by serial or device name (their sessions end)", tag="local CA",
+             body=RevokeBody, body_required=True, response=RevokedOut)
     async def revoke(self, request: web.Request) -> web.Response:
         who = await self._admin(request)
         body = await parse_body(request, RevokeBody)
