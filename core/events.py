@@ -216,6 +216,8 @@ class BulkImportFinished(Outcome):
     updated: int
     errors: int
     errorsList: list[str]  # noqa: N815 - the import result's JSON name, kept in the audit details
+    actor: str | None = None       # who ran it (the dashboard user, the CLI), when known
+    file_name: str | None = None   # the CSV file's name, when known
 
 
 # -- claiming --------------------------------------------------------------------------------
