@@ -71,6 +71,7 @@ class RedisClusterBus:
         # (and skipped) them; holding the object keeps its id from being reused meanwhile.
         self._remote: dict[int, Event] = {}
         self.connected = asyncio.Event()
+        self._lost = False   # said once per outage, and once when Redis is back
 
     async def start(self) -> None:
         self._redis = aioredis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
@@ -106,7 +107,23 @@ class RedisClusterBus:
             await self._redis.publish(CHANNEL, encode(self.node, event))
         except (RedisError, OSError) as exc:
             # The change itself is committed; other nodes miss this notification.
-            log.warning("cluster: could not publish %s (%s); other nodes miss it", event.name, exc)
+            self._redis_lost(exc)
+            log.debug("cluster: could not publish %s (%s); other nodes miss it", event.name, exc)
+        else:
+            self._redis_back()
+
+    def _redis_lost(self, exc: BaseException) -> None:
+        self.connected.clear()
+        if not self._lost:
+            self._lost = True
+            log.warning("cluster: lost Redis (%s); this node keeps serving its devices, but until it "
+                        "reconnects it neither hears nor tells other nodes' events (retrying every %.0f s)",
+                        exc, RECONNECT_S)
+
+    def _redis_back(self) -> None:
+        if self._lost:
+            self._lost = False
+            log.warning("cluster: Redis is back; cluster events flow again")
 
     async def _receive(self) -> None:
         """Subscribe, fire what other nodes send, and resubscribe after a lost connection."""
@@ -116,15 +133,14 @@ class RedisClusterBus:
             try:
                 await pubsub.subscribe(CHANNEL)
                 self.connected.set()
+                self._redis_back()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         await self._fire_remote(message["data"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                self.connected.clear()
-                log.warning("cluster: lost Redis (%s); this node misses other nodes' events until it "
-                            "reconnects", exc)
+                self._redis_lost(exc)
                 await asyncio.sleep(RECONNECT_S)
             finally:
                 try:
