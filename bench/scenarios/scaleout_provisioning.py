@@ -7,12 +7,14 @@ per node, half the connections each, their rates summed.
 Three measurements: one node on the server core; two nodes sharing that core (the same
 CPU budget: what the cluster machinery costs); two nodes on a core each (the second core
 is also the load generator's and PostgreSQL's, as a 2-core machine has no other). The CPU
-each process used during each measurement (hub nodes, PostgreSQL backends, Redis, wrk) is
-read from /proc, so the row says where the time went."""
+each process used during each measurement (hub nodes, PostgreSQL backends, Redis, the
+whole machine) is read from /proc and node A is sampled by py-spy (when installed), so the
+row says where the time went."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -100,7 +102,7 @@ def _ticks(pid: int) -> int:
 
 def _by_name(*names: str) -> dict[int, tuple[str, int]]:
     """pid -> (command, CPU ticks so far) of every process whose command is one of
-    ``names`` (PostgreSQL's backends, Redis, wrk)."""
+    ``names`` (PostgreSQL's backends, Redis)."""
     out = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -171,14 +173,14 @@ def _measure(urls: list[str], seconds: float, nodes: list[subprocess.Popen], pre
         list(pool.map(lambda i: wrk.run(urls[i], "provision.lua", 1, per, {**env, "PREFIX": f"warm{prefix}{i}"}),
                       range(len(urls))))
     before_nodes = [_ticks(p.pid) for p in nodes]
-    before = _by_name("postgres", "redis-server", "wrk")
+    before = _by_name("postgres", "redis-server")
     machine0, started = _machine_ticks(), time.monotonic()
     samples: dict[str, float] = {}
     with _profile(nodes[0].pid, seconds, samples), ThreadPoolExecutor(len(urls)) as pool:
         parts = list(pool.map(lambda i: wrk.run(urls[i], "provision.lua", seconds, per,
                                                 {**env, "PREFIX": f"{prefix}{i}"}), range(len(urls))))
     after_nodes = [_ticks(p.pid) for p in nodes]
-    used = _used(before, _by_name("postgres", "redis-server", "wrk"))
+    used = _used(before, _by_name("postgres", "redis-server"))
     machine1, wall = _machine_ticks(), time.monotonic() - started
     cores = {f"node_{chr(ord('a') + i)}": round((b - a) / CLK_TCK / wall, 2)
              for i, (a, b) in enumerate(zip(before_nodes, after_nodes))}
@@ -197,11 +199,19 @@ def _machine_ticks() -> int:
     return sum(fields) - fields[3] - fields[4]
 
 
-def run(seconds: float) -> list[dict]:
+RESULTS = Path(__file__).resolve().parent.parent / "results" / "scaleout_provisioning.json"
+
+
+def run(seconds: float, quick: bool = False) -> list[dict]:
+    """The rows; a full run also keeps them in bench/results/scaleout_provisioning.json
+    (with the machine's load), which docs/scale-out.md quotes."""
     wrk.require_wrk()
     if not _redis_answers():
         raise SystemExit(f"Redis not reachable at {REDIS_URL}")
     results: dict[str, Measurement] = {}
+    machine0 = _machine_ticks()
+    time.sleep(1.0)
+    busy_before = round((_machine_ticks() - machine0) / CLK_TCK, 2)  # others' work, in cores
     with _database() as db_url, tempfile.TemporaryDirectory(prefix="gridlinks-bench-scaleout-") as tmp:
         root = Path(tmp)
         _init(root / "a", db_url)
@@ -220,10 +230,13 @@ def run(seconds: float) -> list[dict]:
                 results[label] = _measure([u for _, u in nodes], seconds, [p for p, _ in nodes], f"r{n}")
     one = results["one node"].to_json()
     notes = ["PostgreSQL and Redis on the same 2-core machine; load spread by the client (one wrk per node)",
-             "cores_used: CPU each process used during the measurement (node_a, node_b, postgresql, redis-server, "
-             "wrk)"]
+             "cores_used: CPU each process used during the measurement (node_a, node_b, postgresql, redis-server; "
+             "whole_machine includes everyone else's work); node_a_samples: py-spy on node A"]
     rows = [absolute("HTTP provisioning on PostgreSQL (cluster_redis), 1 node", "provisions/s", one, notes=notes)]
     for label in ("two nodes, one core", "two nodes, a core each"):
         rows.append(compare(f"HTTP provisioning on PostgreSQL (cluster_redis), {label}", "provisions/s",
                             results[label].to_json(), one, "1 node, same run", notes=notes))
+    if not quick:
+        RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": seconds,
+                                       "busy_cores_before": busy_before, "rows": rows}, indent=2) + "\n")
     return rows
