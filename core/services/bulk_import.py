@@ -19,6 +19,7 @@ import inspect
 import io
 import logging
 import os
+import re
 import secrets
 import socket
 from collections import Counter
@@ -380,6 +381,9 @@ def count_lines(text: str, delimiter: str, header: bool) -> int:
     return max(len(rows) - (1 if header else 0), 0)
 
 
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
 class ImportJobs:
     """Dashboard imports as rows of ``bulk_import_job``: created at upload (state
     ``preview``), claimed once (``running``, by one node even if two start it), then
@@ -396,8 +400,11 @@ class ImportJobs:
 
     async def create(self, tenant_id: Any, filename: str, text: str, delimiter: str, header: bool,
                      actor: str = "") -> BulkImportJob:
+        if "\x00" in text:
+            raise BadRequest("The file holds NUL characters: it is not CSV text.")
         job_id = secrets.token_urlsafe(12)
-        values = {"id": job_id, "tenant_id": tenant_id, "filename": filename[:255] or "upload.csv", "csv": text,
+        filename = "".join(c for c in filename if c.isprintable())[:255].strip()
+        values = {"id": job_id, "tenant_id": tenant_id, "filename": filename or "upload.csv", "csv": text,
                   "delimiter": delimiter, "header": header, "actor": actor[:255],
                   "lines": count_lines(text, delimiter, header)}
         older = await (BulkImportJob.filter(tenant_id=tenant_id).exclude(state="running")
@@ -407,6 +414,8 @@ class ImportJobs:
         return await BulkImportJob.get(id=job_id)
 
     async def get(self, tenant_id: Any, job_id: str) -> BulkImportJob | None:
+        if not _JOB_ID.fullmatch(job_id):  # what a URL may carry never reaches the database
+            return None
         return await BulkImportJob.get_or_none(id=job_id, tenant_id=tenant_id)
 
     async def recent(self, tenant_id: Any, limit: int = KEEP) -> list[BulkImportJob]:

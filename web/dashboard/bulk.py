@@ -21,6 +21,7 @@ from gridlinks.web.dashboard.render import checkbox, field, form, redirect, rend
 from gridlinks.web.dashboard.state import WHO
 
 PREVIEW_ROWS = 5
+MAX_COLUMNS = 1000
 KEYED = ("SHARED_ATTRIBUTE", "SERVER_ATTRIBUTE", "TIMESERIES")
 COLUMN_CHOICES = ["NAME", "TYPE", "LABEL", "DESCRIPTION", "IS_GATEWAY", "ACCESS_TOKEN", "X509", "MQTT_CLIENT_ID",
                   "MQTT_USER_NAME", "MQTT_PASSWORD", *KEYED, "SKIP"]
@@ -78,10 +79,10 @@ async def import_start_page(request: web.Request) -> web.Response:
     try:
         text = _decode(upload)
         delimiter = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}.get(field(data, "delimiter"), ",")
+        job = await jobs.create(who.tenant_id, getattr(upload, "filename", "") or "upload.csv", text, delimiter,
+                                checkbox(data, "header"), actor=who.email)
     except BadRequest as exc:
         return await page(400, str(exc))
-    job = await jobs.create(who.tenant_id, getattr(upload, "filename", "") or "upload.csv", text, delimiter,
-                            checkbox(data, "header"), actor=who.email)
     raise redirect(url(request, "import_job", job=job.id))
 
 
@@ -117,7 +118,8 @@ async def import_run(request: web.Request) -> web.Response:
     data = await form(request)
     hub = state(request).hub
     columns, keep = [], []
-    for i in range(int(field(data, "width") or 0)):
+    width = field(data, "width")
+    for i in range(min(int(width), MAX_COLUMNS) if width.isdigit() else 0):
         kind, key = field(data, f"type_{i}"), field(data, f"key_{i}")
         if kind == "SKIP":
             continue
