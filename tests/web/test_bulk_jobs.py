@@ -83,3 +83,28 @@ def test_import_pages_never_answer_5xx(tmp_path):
         loop.run_until_complete(_drop(db_url))
         loop.close()
     assert statuses <= {200, 303, 400, 403, 404}, statuses
+
+
+async def test_a_job_whose_node_stopped_reads_as_failed(running):
+    """A job left running by a node that died (no progress for STALE_MS) reads as failed,
+    and a job is started once: the second claim (another node, a double click) loses."""
+    from gridlinks.core.services.bootstrap import default_tenant
+    from gridlinks.core.services.bulk_import import ImportJobs
+    from gridlinks.core.storage.models import BulkImportJob, now_ms
+
+    jobs = running.hub.bulk_import.jobs
+    tenant = await default_tenant(running.hub)
+    job = await jobs.create(tenant.id, "dead.csv", "name\na\nb\n", ",", True, actor="someone@test")
+    assert job.lines == 2 and ImportJobs.status(job)["state"] == "preview"
+    assert await jobs.claim(job) is True
+    assert await jobs.claim(job) is False
+    job = await jobs.get(tenant.id, job.id)
+    assert ImportJobs.status(job)["state"] == "running"
+    await BulkImportJob.filter(id=job.id).update(updated_ms=now_ms() - ImportJobs.STALE_MS - 1)
+    report = ImportJobs.status(await jobs.get(tenant.id, job.id))
+    assert report["state"] == "failed" and "stopped before it ended" in report["error"]
+    assert await jobs.get(tenant.id, "no such job") is None
+    for i in range(ImportJobs.KEEP + 2):  # the oldest finished ones make room; a running one stays
+        await jobs.create(tenant.id, f"f{i}.csv", "name\nx\n", ",", True)
+    kept = await BulkImportJob.filter(tenant_id=tenant.id).values_list("filename", flat=True)
+    assert len(kept) == ImportJobs.KEEP + 1 and "dead.csv" in kept and "f0.csv" not in kept
