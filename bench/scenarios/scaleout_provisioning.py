@@ -235,7 +235,8 @@ def run(seconds: float, quick: bool = False) -> list[dict]:
     rows = [absolute("HTTP provisioning on PostgreSQL (cluster_redis), 1 node", "provisions/s", one, notes=notes)]
     for label in ("two nodes, one core", "two nodes, a core each"):
         rows.append(compare(f"HTTP provisioning on PostgreSQL (cluster_redis), {label}", "provisions/s",
-                            results[label].to_json(), one, "1 node, same run", notes=notes))
+                            results[label].to_json(), one, "1 node, same run",
+                            notes=[f"per node: {results[label].extra['per_node']}; analysis in docs/scale-out.md"]))
     if not quick:
         RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": seconds,
                                        "busy_cores_before": busy_before, "rows": rows}, indent=2) + "\n")
