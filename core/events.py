@@ -38,10 +38,14 @@ class Event:
     # True when the audit row was committed in the same write as the change the event
     # reports (the provisioning hot path), so the audit listener does not write it again.
     audited: bool = field(default=False, compare=False)
+    # True on the other nodes of a cluster, where the cluster bus fired it on behalf of the
+    # node it happened on: work done once per hub (audit rows, counters) skips it; work for
+    # this node's own devices, sessions and caches does not.
+    remote: bool = field(default=False, compare=False)
 
     def data(self) -> dict[str, Any]:
         """The event's fields as a dict (for the audit row and the live feed), without
-        ``time_ms``/``audited`` and without optional fields left at None, as the old
+        ``time_ms``/``audited``/``remote`` and without optional fields left at None, as the old
         dict events simply did not have those keys."""
         layout = _LAYOUT.get(type(self))
         if layout is None:

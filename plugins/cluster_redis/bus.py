@@ -23,6 +23,8 @@ from gridlinks.core.events import (
     DeviceDeleted,
     DeviceProvisioned,
     Event,
+    HubStarted,
+    Outcome,
     ProfileSaved,
 )
 
@@ -32,27 +34,42 @@ CHANNEL = "gridlinks:events"
 RECONNECT_S = 1.0
 
 # What another node must act on: pushes to its devices, ending their sessions, its TLS trust
-# store and profile cache. Audit rows are written once, by the node the event happened on.
+# store and profile cache. Every other event crosses too, for the dashboard's live feed (and
+# any listener that reports the whole hub); each node fires it with ``remote=True`` and
+# ``audited=True``: audit rows are written once, by the node the event happened on.
 FORWARDED: tuple[type[Event], ...] = (AttributesUpdated, AttributesDeleted, CredentialsRevoked, DeviceDeleted,
                                       CredentialsIssued, DeviceCreated, DeviceProvisioned, ProfileSaved)
-_BY_NAME = {cls.name: cls for cls in FORWARDED}
+LOCAL_ONLY: frozenset[type[Event]] = frozenset({HubStarted})  # about this node alone
+_NOT_SENT = frozenset({"audited", "remote"})
+
+
+def event_classes() -> dict[str, type[Event]]:
+    """Every event class loaded now (the core's and the enabled plugins'), by name."""
+    found: dict[str, type[Event]] = {}
+    pending = [Event]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls not in (Event, Outcome) and cls not in LOCAL_ONLY:
+            found.setdefault(cls.name, cls)
+    return found
 
 
 def encode(node: str, event: Event) -> str:
-    data = {f.name: getattr(event, f.name) for f in fields(event) if f.name != "audited"}
-    return json.dumps({"node": node, "type": event.name, "data": data}, separators=(",", ":"))
+    data = {f.name: getattr(event, f.name) for f in fields(event) if f.name not in _NOT_SENT}
+    return json.dumps({"node": node, "type": event.name, "data": data}, separators=(",", ":"), default=str)
 
 
-def decode(raw: str | bytes) -> tuple[str, Event] | None:
+def decode(raw: str | bytes, classes: dict[str, type[Event]] | None = None) -> tuple[str, Event] | None:
     """(sending node, event), or None for a message this node cannot use (logged)."""
     try:
         message = json.loads(raw)
-        cls = _BY_NAME[message["type"]]
-        names = {f.name for f in fields(cls)}
+        cls = (classes if classes is not None else event_classes())[message["type"]]
+        names = {f.name for f in fields(cls)} - _NOT_SENT
         data = {k: v for k, v in message["data"].items() if k in names}
         # audited: the sending node wrote its audit row; this node must not write another.
-        return str(message["node"]), cls(**data, audited=True)
-    except (ValueError, KeyError, TypeError) as exc:
+        return str(message["node"]), cls(**data, audited=True, remote=True)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("cluster: ignored an event this node cannot read (%s: %s)", type(exc).__name__, exc)
         return None
 
@@ -67,9 +84,7 @@ class RedisClusterBus:
         self._redis: aioredis.Redis | None = None
         self._task: asyncio.Task | None = None
         self._unlisten: list = []
-        # Events fired here on another node's behalf, until the publishing observer has seen
-        # (and skipped) them; holding the object keeps its id from being reused meanwhile.
-        self._remote: dict[int, Event] = {}
+        self._classes: dict[str, type[Event]] = {}
         self.connected = asyncio.Event()
         self._lost = False   # said once per outage, and once when Redis is back
 
@@ -83,7 +98,8 @@ class RedisClusterBus:
             raise StartupError(f"cluster: Redis at {self.url} is not reachable ({exc}); start it or fix redis_url") \
                 from None
         # An observer: publishing never holds up the device or admin whose change it reports.
-        self._unlisten = [self.bus.listen(cls, self._publish, blocking=False) for cls in FORWARDED]
+        self._classes = event_classes()  # every plugin is loaded by now
+        self._unlisten = [self.bus.listen(Event, self._publish, blocking=False)]
         self._task = asyncio.get_running_loop().create_task(self._receive(), name="gridlinks-cluster-bus")
         await asyncio.wait_for(self.connected.wait(), 10)
         log.info("cluster: node %s joined the event channel %s", self.node[:8], CHANNEL)
@@ -101,8 +117,8 @@ class RedisClusterBus:
             self._redis = None
 
     async def _publish(self, event: Event) -> None:
-        if self._remote.pop(id(event), None) is not None or self._redis is None:
-            return  # came from another node: it is not ours to send on
+        if event.remote or type(event) in LOCAL_ONLY or self._redis is None:
+            return  # came from another node (not ours to send on), or about this node alone
         try:
             await self._redis.publish(CHANNEL, encode(self.node, event))
         except (RedisError, OSError) as exc:
@@ -149,15 +165,13 @@ class RedisClusterBus:
                     pass
 
     async def _fire_remote(self, raw: Any) -> None:
-        decoded = decode(raw)
+        decoded = decode(raw, self._classes)
         if decoded is None:
             return
         node, event = decoded
         if node == self.node:
             return
-        self._remote[id(event)] = event
         try:
             await self.bus.fire(event)
         except Exception as exc:  # a listener's failure is the bus's to log; never stop receiving
-            self._remote.pop(id(event), None)
             log.warning("cluster: firing %s failed: %s", event.name, exc)

@@ -1,7 +1,8 @@
 """Two hub nodes on one PostgreSQL database and one Redis, continued (issue 14): a CoAP
 observer on B hears what A's admin API sets, dynamic registration started on one node
-goes on on the other, a dashboard bulk import is one job for both nodes, and a node that
-loses Redis keeps serving its devices and picks the cluster events up again."""
+goes on on the other, a dashboard bulk import is one job for both nodes, B's live feed
+shows A's events, and a node that loses Redis keeps serving its devices and picks the
+cluster events up again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from aiocoap import Code, Context
 
 from gridlinks.core.services.bootstrap import default_tenant
+from gridlinks.core.storage.models import AuditEvent
 from tests.browser.support import DashboardClient
 from tests.claim_support import new_device
 from tests.coap_client import CoapClient
@@ -30,6 +32,7 @@ from tests.plugins.dynamic_registration.support import (
     password_of,
 )
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, REDIS_URL, hub_config, redis_or_skip, start_hub, stop_hub
+from tests.web.test_dashboard import _read_feed_until
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
@@ -44,6 +47,7 @@ async def test_coap_registration_and_bulk_import_across_nodes(tmp_path, db_url):
             await _coap_observer_on_b(node_a, int(ports["GRIDLINKS_COAP_PORT"]))
             await _registration_across_nodes(node_a, b, log)
             await _bulk_import_across_nodes(node_a, b)
+            await _live_feed_on_b(node_a, b)
     finally:
         await stop_hub(node_a)
 
@@ -134,6 +138,26 @@ async def _bulk_import_across_nodes(node_a, b) -> None:
         assert 'id="import-created">1<' in html and ADMIN_EMAIL in html
     finally:
         await on_a.close()
+        await on_b.close()
+
+
+async def _live_feed_on_b(node_a, b) -> None:
+    """The dashboard's live feed on B shows what happens on A (here a refused provisioning,
+    an event no node acts on), and B writes no second audit row for it."""
+    on_b = DashboardClient(b.base_url)
+    try:
+        assert await on_b.login(ADMIN_EMAIL, ADMIN_PASSWORD) == 200
+        async with on_b.session.get(b.base_url + "/ui/events") as response:
+            assert response.status == 200
+            await asyncio.wait_for(response.content.readline(), 5)  # the stream is open
+            status, body = await node_a.provision(deviceName="refused-on-a", provisionDeviceKey=node_a.key,
+                                                  provisionDeviceSecret="not-the-secret")
+            assert body["status"] != "SUCCESS"
+            events = await _read_feed_until(response, "refused-on-a", 5)
+        assert [e["type"] for e in events if e.get("device_name") == "refused-on-a"] == ["provision_failed"]
+        await asyncio.sleep(0.3)
+        assert await AuditEvent.filter(action="provision_failed", device_name="refused-on-a").count() == 1
+    finally:
         await on_b.close()
 
 
