@@ -64,7 +64,10 @@ def decode(raw: str | bytes, classes: dict[str, type[Event]] | None = None) -> t
     """(sending node, event), or None for a message this node cannot use (logged)."""
     try:
         message = json.loads(raw)
-        cls = (classes if classes is not None else event_classes())[message["type"]]
+        cls = (classes if classes is not None else event_classes()).get(message["type"])
+        if cls is None:  # an event of a plugin this node does not run: nothing here listens for it
+            log.debug("cluster: ignored an event of unknown type %r", message["type"])
+            return None
         names = {f.name for f in fields(cls)} - _NOT_SENT
         data = {k: v for k, v in message["data"].items() if k in names}
         # audited: the sending node wrote its audit row; this node must not write another.
