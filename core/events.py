@@ -79,6 +79,16 @@ class HubStarted(Event):
     name: ClassVar[str] = "hub_started"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterResynced(Event):
+    """Fires on a node that lost the other nodes' events (Redis) once it hears them again."""
+
+    # What the node keeps from events it may have missed (its profile cache, its TLS trust
+    # store) is to be rebuilt from the database.
+
+    name: ClassVar[str] = "cluster_resynced"
+
+
 # -- devices ------------------------------------------------------------------------------
 
 

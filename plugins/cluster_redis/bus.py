@@ -17,6 +17,7 @@ from gridlinks.core.errors import StartupError
 from gridlinks.core.events import (
     AttributesDeleted,
     AttributesUpdated,
+    ClusterResynced,
     CredentialsIssued,
     CredentialsRevoked,
     DeviceCreated,
@@ -39,7 +40,7 @@ RECONNECT_S = 1.0
 # ``audited=True``: audit rows are written once, by the node the event happened on.
 FORWARDED: tuple[type[Event], ...] = (AttributesUpdated, AttributesDeleted, CredentialsRevoked, DeviceDeleted,
                                       CredentialsIssued, DeviceCreated, DeviceProvisioned, ProfileSaved)
-LOCAL_ONLY: frozenset[type[Event]] = frozenset({HubStarted})  # about this node alone
+LOCAL_ONLY: frozenset[type[Event]] = frozenset({HubStarted, ClusterResynced})  # about this node alone
 _NOT_SENT = frozenset({"audited", "remote"})
 
 
@@ -90,6 +91,7 @@ class RedisClusterBus:
         self._classes: dict[str, type[Event]] = {}
         self.connected = asyncio.Event()
         self._lost = False   # said once per outage, and once when Redis is back
+        self._missed = False  # the subscription broke: other nodes' events may have been missed
 
     async def start(self) -> None:
         self._redis = aioredis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
@@ -153,12 +155,16 @@ class RedisClusterBus:
                 await pubsub.subscribe(CHANNEL)
                 self.connected.set()
                 self._redis_back()
+                if self._missed:  # what this node derived from events it may have missed is rebuilt
+                    self._missed = False
+                    await self.bus.fire(ClusterResynced())
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         await self._fire_remote(message["data"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                self._missed = True
                 self._redis_lost(exc)
                 await asyncio.sleep(RECONNECT_S)
             finally:

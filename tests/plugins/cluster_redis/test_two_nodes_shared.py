@@ -217,7 +217,9 @@ async def test_node_that_loses_redis_keeps_serving_and_reconnects(tmp_path, db_u
     try:
         device_id, token = await new_device(node_a, "survives-redis")
         attributes = f"/api/plugins/telemetry/DEVICE/{device_id}/attributes/SHARED_SCOPE"
-        async with node_b(tmp_path, db_url, GRIDLINKS_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0") as (ports, log):
+        # A profile cache that never expires by itself: only events (or a resync) refresh it.
+        async with node_b(tmp_path, db_url, GRIDLINKS_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
+                          GRIDLINKS_PROFILE_CACHE_S="3600") as (ports, log):
             b_http = f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}"
             device, rc = await MqttWire.connect(int(ports["GRIDLINKS_MQTT_PORT"]), client_id="d", username=token)
             assert rc == 0 and await device.subscribe("v1/devices/me/attributes", 1) == 1
@@ -228,18 +230,32 @@ async def test_node_that_loses_redis_keeps_serving_and_reconnects(tmp_path, db_u
             assert await device.publish("v1/devices/me/telemetry", "{\"t\": 1}", qos=1) == 0
             async with node_a.session.post(f"{b_http}/api/v1/{token}/telemetry", json={"t": 2}) as response:
                 assert response.status == 200
-            body = {"deviceName": "born-without-redis", "provisionDeviceKey": node_a.key,
-                    "provisionDeviceSecret": node_a.secret}
-            async with node_a.session.post(f"{b_http}/api/v1/provision", json=body) as response:
-                assert (await response.json())["status"] == "SUCCESS"
-            # What A sets meanwhile does not reach B's device (documented in docs/scale-out.md).
+            async def provision_on_b(name: str, secret: str) -> str:
+                body = {"deviceName": name, "provisionDeviceKey": node_a.key, "provisionDeviceSecret": secret}
+                async with node_a.session.post(f"{b_http}/api/v1/provision", json=body) as response:
+                    return (await response.json())["status"]
+            assert await provision_on_b("born-without-redis", node_a.secret) == "SUCCESS"
+            # What A changes meanwhile does not reach B (documented in docs/scale-out.md): a push
+            # to B's device, and a profile change (B keeps serving the profile it cached).
             assert (await node_a.admin("POST", attributes, {"while_down": 1}))[0] == 200
+            _, page = await node_a.admin("GET", "/api/deviceProfiles?pageSize=100&page=0")
+            profile = next(p for p in page["data"] if p["provisionDeviceKey"] == node_a.key)
+            profile["profileData"]["provisionConfiguration"]["provisionDeviceSecret"] = "rotated-while-b-was-cut-off"
+            assert (await node_a.admin("POST", "/api/deviceProfile", profile))[0] == 200
             with pytest.raises(asyncio.TimeoutError):
                 await device.message(timeout=1.5)
+            assert await provision_on_b("stale-profile", "rotated-while-b-was-cut-off") != "SUCCESS"
 
             await proxy.start()  # Redis reachable again on the same address
             await _wait_for_log(log, "cluster: Redis is back")
             assert log.read_text().count("cluster: lost Redis") == 1  # said once, not once per retry
+            # Back on the channel, B dropped what it derived from events it may have missed.
+            for _ in range(40):
+                if await provision_on_b("after-resync", "rotated-while-b-was-cut-off") == "SUCCESS":
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("node B kept its stale profile after Redis came back")
             assert (await node_a.admin("POST", attributes, {"after": 2}))[0] == 200
             topic, payload, _ = await device.message(timeout=5)
             assert json.loads(payload) == {"after": 2}
