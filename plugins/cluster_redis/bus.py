@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.bus import EventBus
 from gridlinks.core.errors import StartupError
@@ -28,10 +29,14 @@ from gridlinks.core.events import (
     Outcome,
     ProfileSaved,
 )
+from gridlinks.core.storage.database import Storage
+from gridlinks.core.storage.models import HubSecret
+from gridlinks.core.storage.writes import Insert
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "gridlinks:events"
+CHANNEL = "gridlinks:events"  # + ":<hub id>"
+HUB_ID = "cluster_hub_id"
 RECONNECT_S = 1.0
 
 # What another node must act on: pushes to its devices, ending their sessions, its TLS trust
@@ -78,12 +83,28 @@ def decode(raw: str | bytes, classes: dict[str, type[Event]] | None = None) -> t
         return None
 
 
+async def hub_id(storage: Storage) -> str:
+    """This hub's id, generated once into the database (``hub_secret``) by whichever node
+    starts first: every node of the hub reads the same one."""
+    row = await HubSecret.get_or_none(name=HUB_ID)
+    if row is None:
+        try:
+            await storage.write([Insert(HubSecret, {"name": HUB_ID, "value": uuid.uuid4().hex})])
+        except IntegrityError:
+            pass  # another node stored one first
+        row = await HubSecret.get(name=HUB_ID)
+    return row.value
+
+
 class RedisClusterBus:
     name = "cluster_redis"
 
-    def __init__(self, bus: EventBus, url: str):
+    def __init__(self, bus: EventBus, url: str, storage: Storage | None = None, channel: str | None = None):
         self.bus = bus
         self.url = url
+        self.storage = storage
+        # Set at start: CHANNEL and the hub's id, so two hubs sharing one Redis never hear each other.
+        self.channel = channel or CHANNEL
         self.node = uuid.uuid4().hex
         self._redis: aioredis.Redis | None = None
         self._task: asyncio.Task | None = None
@@ -94,6 +115,8 @@ class RedisClusterBus:
         self._missed = False  # the subscription broke: other nodes' events may have been missed
 
     async def start(self) -> None:
+        if self.storage is not None:
+            self.channel = f"{CHANNEL}:{await hub_id(self.storage)}"
         self._redis = aioredis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
         try:
             await self._redis.ping()
@@ -107,7 +130,7 @@ class RedisClusterBus:
         self._unlisten = [self.bus.listen(Event, self._publish, blocking=False)]
         self._task = asyncio.get_running_loop().create_task(self._receive(), name="gridlinks-cluster-bus")
         await asyncio.wait_for(self.connected.wait(), 10)
-        log.info("cluster: node %s joined the event channel %s", self.node[:8], CHANNEL)
+        log.info("cluster: node %s joined the event channel %s", self.node[:8], self.channel)
 
     async def stop(self) -> None:
         for unlisten in self._unlisten:
@@ -125,7 +148,7 @@ class RedisClusterBus:
         if event.remote or type(event) in LOCAL_ONLY or self._redis is None:
             return  # came from another node (not ours to send on), or about this node alone
         try:
-            await self._redis.publish(CHANNEL, encode(self.node, event))
+            await self._redis.publish(self.channel, encode(self.node, event))
         except (RedisError, OSError) as exc:
             # The change itself is committed; other nodes miss this notification.
             self._redis_lost(exc)
@@ -152,7 +175,7 @@ class RedisClusterBus:
             assert self._redis is not None
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self.connected.set()
                 self._redis_back()
                 if self._missed:  # what this node derived from events it may have missed is rebuilt

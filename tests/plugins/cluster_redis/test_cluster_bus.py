@@ -4,6 +4,7 @@ once, is never sent back (no ping-pong between nodes), and junk on the channel i
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,10 +18,11 @@ from tests.support import REDIS_URL, redis_or_skip
 async def _nodes(count: int) -> list[tuple[RedisClusterBus, list[Event]]]:
     await redis_or_skip()
     nodes = []
+    channel = f"gridlinks:events:test-{uuid.uuid4().hex}"  # one hub's channel: no other test's events
     for _ in range(count):
         bus, seen = EventBus(), []
         bus.listen(Event, seen.append)
-        cluster = RedisClusterBus(bus, REDIS_URL)
+        cluster = RedisClusterBus(bus, REDIS_URL, channel=channel)
         await cluster.start()
         nodes.append((cluster, seen))
     return nodes

@@ -184,8 +184,13 @@ class RedisProxy:
         self.server = None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers |= {writer, up_writer}
+        self.writers.add(up_writer)
+        if self.server is None or writer.transport.is_closing():  # cut while this one was being set up
+            up_writer.transport.abort()
+            writer.transport.abort()
+            return
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
