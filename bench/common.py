@@ -103,7 +103,7 @@ START_ATTEMPTS = 3  # a free port can be taken by someone else before the hub bi
 
 
 def _start(gridlinks: Path, data_dir: Path, extra_env: dict[str, str] | None, open_files: int | None,
-           log: Path) -> tuple[subprocess.Popen, dict[str, int]]:
+           log: Path, cpu: str = SERVER_CPU) -> tuple[subprocess.Popen, dict[str, int]]:
     """Start `gridlinks run` on free ports and wait until it answers; when another process
     took one of the ports in between (a shared machine), try again on new ones. The log
     keeps every attempt."""
@@ -111,7 +111,7 @@ def _start(gridlinks: Path, data_dir: Path, extra_env: dict[str, str] | None, op
         ports = {"http": free_port(), "mqtt": free_port(), "mqtts": free_port(), "coap": free_port(socket.SOCK_DGRAM)}
         logged_before = log.stat().st_size if attempt > 1 else 0
         with open(log, "w" if attempt == 1 else "a") as fh:
-            proc = subprocess.Popen(pinned([str(gridlinks), "run"], SERVER_CPU),
+            proc = subprocess.Popen(pinned([str(gridlinks), "run"], cpu),
                                     env=hub_env(ports, data_dir, extra_env),
                                     stdout=fh, stderr=subprocess.STDOUT,
                                     preexec_fn=partial(raise_open_files, open_files) if open_files else None)

@@ -39,7 +39,7 @@ from bench.rows import failed, skipped, verdict  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 SCENARIOS = ["http_provisioning", "mqtt_provisioning", "mqtt_telemetry", "coap_provisioning", "claim",
-             "bulk_import", "stored_devices", "memory", "mqtt_sessions", "dashboard_list"]
+             "bulk_import", "stored_devices", "memory", "mqtt_sessions", "dashboard_list", "scaleout_provisioning"]
 FULL_SECONDS, QUICK_SECONDS = 10.0, 0.5  # wrk rounds up to whole seconds
 
 

@@ -41,10 +41,14 @@ class Event:
     # True when the audit row was committed in the same write as the change the event
     # reports (the provisioning hot path), so the audit listener does not write it again.
     audited: bool = field(default=False, compare=False)
+    # True on the other nodes of a cluster, where the cluster bus fired it on behalf of the
+    # node it happened on: work done once per hub (audit rows, counters) skips it; work for
+    # this node's own devices, sessions and caches does not.
+    remote: bool = field(default=False, compare=False)
 
     def data(self) -> dict[str, Any]:
         """The event's fields as a dict (for the audit row and the live feed), without
-        ``time_ms``/``audited`` and without optional fields left at None, as the old
+        ``time_ms``/``audited``/``remote`` and without optional fields left at None, as the old
         dict events simply did not have those keys."""
         layout = _LAYOUT.get(type(self))
         if layout is None:
@@ -114,6 +118,16 @@ class HubStarted(Event):
     """Fires once the hub's transports are all listening."""
 
     name: ClassVar[str] = "hub_started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterResynced(Event):
+    """Fires on a node that lost the other nodes' events (Redis) once it hears them again."""
+
+    # What the node keeps from events it may have missed (its profile cache, its TLS trust
+    # store) is to be rebuilt from the database.
+
+    name: ClassVar[str] = "cluster_resynced"
 
 
 # -- devices ------------------------------------------------------------------------------
@@ -326,6 +340,8 @@ class BulkImportFinished(Outcome):
     updated: int
     errors: int
     errorsList: list[str]  # noqa: N815 - the import result's JSON name, kept in the audit details
+    actor: str | None = None       # who ran it (the dashboard user, the CLI), when known
+    file_name: str | None = None   # the CSV file's name, when known
 
 
 # -- claiming --------------------------------------------------------------------------------

@@ -197,16 +197,24 @@ async def cmd_device_import(hub: Hub, args) -> int:
     if not header:
         raise BadRequest(f"{path} is empty")
     mapping = mapping_from_header(header)
+    if not args.profile and not any(col["type"] == "TYPE" for col in mapping.columns):
+        # Never a silent choice: the tenant's default profile may not provision at all.
+        names = ", ".join(p.name for p in await DeviceProfile.filter(tenant=tenant).order_by("name"))
+        raise BadRequest(f"{path.name} has no type column: say which profile its devices join with "
+                         f"--profile NAME (profiles: {names})")
     profile = await hub.profiles.by_name(tenant, args.profile) if args.profile else None
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=out, transient=False) as progress:
         task = progress.add_task("import", total=None)
         result = await hub.bulk_import.run(tenant, text, mapping, profile,
                                            on_progress=lambda done, total: progress.update(task, completed=done,
-                                                                                           total=total))
+                                                                                           total=total),
+                                           actor="gridlinks device import", file_name=path.name)
     table = Table("created", "updated", "errors")
     table.add_row(str(result.created), str(result.updated), str(result.errors))
     out.print(table)
+    for name, count in sorted(result.profiles.items()):
+        out.print(f"{count} device(s) in profile {name!r}")
     for line in result.errors_list[:50]:
         err.print(line, markup=False, highlight=False, soft_wrap=True)
     if len(result.errors_list) > 50:
@@ -285,7 +293,7 @@ def build_parser(commands: Sequence[Command] = ()) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_device_add)
     p = device.add_parser("import", parents=[common], help="bulk import devices from CSV")
     p.add_argument("file")
-    p.add_argument("--profile", help="profile for lines without a type column")
+    p.add_argument("--profile", help="profile for lines without a type (required if the file has no type column)")
     p.set_defaults(func=cmd_device_import)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)

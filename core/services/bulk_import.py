@@ -1,17 +1,29 @@
 """Bulk provisioning from CSV (``POST /api/device/bulk_import``, ``gridlinks device import``).
 
-Each line is one transaction: a bad line is reported as ``Line N: reason`` and leaves
-nothing behind, the good lines around it are kept. Devices imported without
-credentials get a generated access token and form the pre-provisioned list that
+Each line is one transaction: a bad line is reported as ``Line N (device NAME, column
+COLUMN): reason`` (the device and column where they are known) and leaves nothing
+behind, the good lines around it are kept. Devices imported without credentials get a
+generated access token and form the pre-provisioned list that
 ``CHECK_PRE_PROVISIONED_DEVICES`` accepts.
+
+Dashboard imports are jobs kept in the database (:class:`ImportJobs`, table
+``bulk_import_job``): uploaded on one node, they are previewed, started, followed and
+reported on any node of the hub.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import inspect
 import io
-from collections.abc import Callable
+import logging
+import os
+import re
+import secrets
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +31,11 @@ from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, HubError
 from gridlinks.core.events import BulkImportFinished
-from gridlinks.core.services.conflicts import conflict_message
+from gridlinks.core.services.conflicts import CREDENTIALS_ID, DEVICE_NAME, broken_rule, conflict_message
 from gridlinks.core.services.credentials import replace_credentials_ops
 from gridlinks.core.services.devices import attribute_upsert, telemetry_ops
-from gridlinks.core.storage.models import Device, DeviceProfile, Scope, Tenant, now_ms
-from gridlinks.core.storage.writes import Update
+from gridlinks.core.storage.models import BulkImportJob, Device, DeviceProfile, Scope, Tenant, now_ms
+from gridlinks.core.storage.writes import Delete, Insert, NoRowMatched, Update
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
 
 if TYPE_CHECKING:
@@ -32,6 +44,8 @@ if TYPE_CHECKING:
     from gridlinks.core.services.devices import DeviceService
     from gridlinks.core.services.profiles import ProfileService
     from gridlinks.core.storage.database import Storage
+
+log = logging.getLogger(__name__)
 
 COLUMN_TYPES = {"NAME", "TYPE", "LABEL", "DESCRIPTION", "IS_GATEWAY", "SHARED_ATTRIBUTE", "SERVER_ATTRIBUTE",
                 "TIMESERIES", "ACCESS_TOKEN", "X509", "MQTT_CLIENT_ID", "MQTT_USER_NAME", "MQTT_PASSWORD"}
@@ -54,12 +68,37 @@ def typed_value(text: str) -> Any:
     return text
 
 
+class LineError(BadRequest):
+    """Why one line was not imported, and the column it is about (None: the line as a whole)."""
+
+    def __init__(self, message: str, column: str | None = None):
+        super().__init__(message)
+        self.column = column
+
+
+def line_error(number: int, name: str, column: str | None, message: str) -> str:
+    """``Line 4 (device thermo-7, column ACCESS_TOKEN): message``; the parts not known left out."""
+    where = ", ".join(part for part in (f"device {name}" if name else "", f"column {column}" if column else "")
+                      if part)
+    return f"Line {number} ({where}): {message}" if where else f"Line {number}: {message}"
+
+
 @dataclass
 class ImportResult:
     created: int = 0
     updated: int = 0
     errors: int = 0
     errors_list: list[str] = field(default_factory=list)
+    # Devices created or updated per profile name (said by the CLI; not part of the API's answer).
+    profiles: Counter[str] = field(default_factory=Counter)
+    _numbered: list[tuple[int, str]] = field(default_factory=list, repr=False)
+
+    def fail(self, number: int, name: str, column: str | None, message: str) -> None:
+        self.errors += 1
+        self._numbered.append((number, line_error(number, name, column, message)))
+
+    def sort_errors(self) -> None:
+        self.errors_list = [text for _, text in sorted(self._numbered, key=lambda e: e[0])]
 
     def to_json(self) -> dict[str, Any]:
         return {"created": self.created, "updated": self.updated, "errors": self.errors,
@@ -103,6 +142,17 @@ class _Line:
     telemetry: dict[str, Any]
     cred_type: str | None
     cred_fields: dict[str, str]
+    cred_columns: list[str] = field(default_factory=list)
+
+    @property
+    def cred_column(self) -> str | None:
+        return "/".join(self.cred_columns) or None
+
+
+def name_cell(row: list[str], mapping: Mapping) -> str:
+    """The line's device name, if its NAME cell is there (for error messages)."""
+    index = next(i for i, col in enumerate(mapping.columns) if col["type"] == "NAME")
+    return row[index].strip() if index < len(row) else ""
 
 
 def parse_line(number: int, row: list[str], mapping: Mapping) -> _Line:
@@ -112,6 +162,7 @@ def parse_line(number: int, row: list[str], mapping: Mapping) -> _Line:
     attributes: dict[str, dict[str, Any]] = {Scope.SHARED: {}, Scope.SERVER: {}}
     telemetry: dict[str, Any] = {}
     cred_fields: dict[str, str] = {}
+    cred_columns: list[str] = []
     cred_type = None
     for col, cell in zip(mapping.columns, row):
         kind = col["type"]
@@ -125,15 +176,16 @@ def parse_line(number: int, row: list[str], mapping: Mapping) -> _Line:
         elif kind in _CREDENTIAL_COLUMNS and cell:
             ctype, fname = _CREDENTIAL_COLUMNS[kind]
             if cred_type and cred_type != ctype:
-                raise BadRequest("a line may carry only one type of credentials")
+                raise LineError("a line may carry only one type of credentials", kind)
             cred_type = ctype
             cred_fields[fname] = cell
+            cred_columns.append(kind)
         elif kind not in _KEYED and kind not in _CREDENTIAL_COLUMNS:
             values[kind] = cell
     name = values.get("NAME", "")
     if not name:
-        raise BadRequest("device name is empty")
-    return _Line(number, name, values, attributes, telemetry, cred_type, cred_fields)
+        raise LineError("device name is empty", "NAME")
+    return _Line(number, name, values, attributes, telemetry, cred_type, cred_fields, cred_columns)
 
 
 class BulkImporter:
@@ -150,9 +202,13 @@ class BulkImporter:
         self.profiles = profiles
         self.credentials = credentials
         self.devices = devices
+        self.jobs = ImportJobs(storage)
 
     async def run(self, tenant: Tenant, text: str, mapping: Mapping, default_profile: DeviceProfile | None = None,
-                  on_progress: Callable[[int, int], None] | None = None) -> ImportResult:
+                  on_progress: Callable[[int, int], None | Awaitable[None]] | None = None,
+                  actor: str | None = None, file_name: str | None = None) -> ImportResult:
+        """Import ``text``; ``on_progress(done, total)`` after each chunk (it may be async).
+        ``actor`` and ``file_name`` go to the audit row."""
         rows = list(csv.reader(io.StringIO(text), delimiter=mapping.delimiter))
         first = 1 if mapping.header else 0
         numbered = [(i + 1, row) for i, row in enumerate(rows) if i >= first and any(c.strip() for c in row)]
@@ -164,20 +220,40 @@ class BulkImporter:
             chunk, queue = self._take_chunk(queue, mapping, result)
             outcomes = await self._write_chunk(tenant, chunk, mapping, default_profile, profiles)
             for line, outcome in outcomes:
-                if isinstance(outcome, str):
-                    result.errors += 1
-                    result.errors_list.append(f"Line {line.number}: {outcome}")
-                elif outcome:
+                if isinstance(outcome, LineError):
+                    result.fail(line.number, line.name, outcome.column, str(outcome))
+                    continue
+                created, profile_name = outcome
+                result.profiles[profile_name] += 1
+                if created:
                     result.created += 1
                 else:
                     result.updated += 1
             done = len(numbered) - len(queue)
             if on_progress:
-                on_progress(done, len(numbered))
-        result.errors_list.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
+                step = on_progress(done, len(numbered))
+                if inspect.isawaitable(step):
+                    await step
+        result.sort_errors()
         await self.bus.fire(BulkImportFinished(outcome="SUCCESS" if not result.errors else "PARTIAL",
-                                               tenant_id=str(tenant.id), **result.to_json()))
+                                               tenant_id=str(tenant.id), actor=actor, file_name=file_name,
+                                               **result.to_json()))
         return result
+
+    async def run_job(self, job: BulkImportJob, tenant: Tenant, text: str, mapping: Mapping,
+                      default_profile: DeviceProfile | None = None) -> None:
+        """Run a dashboard job already claimed by :meth:`ImportJobs.claim`, keeping its
+        progress and then its report (or why it stopped) in its row."""
+        async def progress(done: int, total: int) -> None:
+            await self.jobs.progress(job.id, done, total)
+        try:
+            result = await self.run(tenant, text, mapping, default_profile, on_progress=progress,
+                                    actor=job.actor or None, file_name=job.filename)
+        except Exception as exc:  # the report shows it; the hub keeps running
+            log.warning("bulk import %s (%s) stopped: %s", job.id, job.filename, exc)
+            await self.jobs.finish(job.id, error=str(exc) or type(exc).__name__)
+            return
+        await self.jobs.finish(job.id, result=result)
 
     def _take_chunk(self, queue, mapping: Mapping, result: ImportResult):
         """Up to CHUNK parsed lines with distinct device names (a repeated name waits for
@@ -192,8 +268,7 @@ class BulkImporter:
             try:
                 line = parse_line(number, row, mapping)
             except HubError as exc:
-                result.errors += 1
-                result.errors_list.append(f"Line {number}: {exc}")
+                result.fail(number, name_cell(row, mapping), getattr(exc, "column", None), str(exc))
                 continue
             if line.name in names:
                 rest.append((number, row))
@@ -205,29 +280,43 @@ class BulkImporter:
     async def _write_chunk(self, tenant: Tenant, chunk: list[_Line], mapping: Mapping,
                            default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile]):
         existing = {d.name: d for d in await Device.filter(tenant=tenant, name__in=[line.name for line in chunk])}
-        units: list[tuple[_Line, list | str]] = []
+        units: list[tuple[_Line, list | LineError]] = []
         for line in chunk:
             try:
                 units.append((line, await self._line_ops(tenant, line, existing.get(line.name), mapping,
                                                          default_profile, profiles)))
+            except LineError as exc:
+                units.append((line, exc))
             except (HubError, ProvisionRefused) as exc:
-                units.append((line, str(exc)))
-        writes = [self.storage.write(ops) for _, ops in units if not isinstance(ops, str)]
+                units.append((line, LineError(str(exc))))
+        writes = [self.storage.write(ops) for _, ops in units if not isinstance(ops, LineError)]
         results = iter(await asyncio.gather(*writes, return_exceptions=True))
-        # Per line: its error message, or whether the line created (True) or updated a device.
-        outcomes: list[tuple[_Line, str | bool]] = []
+        # Per line: why it failed, or (whether it created a device, the device's profile name).
+        outcomes: list[tuple[_Line, LineError | tuple[bool, str]]] = []
         for line, ops in units:
-            if isinstance(ops, str):
+            if isinstance(ops, LineError):
                 outcomes.append((line, ops))
                 continue
             error = next(results)
             if isinstance(error, IntegrityError):
-                outcomes.append((line, conflict_message(error)))
+                rule = broken_rule(error)
+                column = "NAME" if rule == DEVICE_NAME else line.cred_column if rule == CREDENTIALS_ID else None
+                outcomes.append((line, LineError(conflict_message(error), column)))
+            elif isinstance(error, HubError):
+                outcomes.append((line, LineError(str(error))))
             elif isinstance(error, BaseException):
                 raise error
             else:
-                outcomes.append((line, line.name not in existing))
+                outcomes.append((line, (line.name not in existing, self._profile_name(line, default_profile,
+                                                                                      profiles))))
         return outcomes
+
+    @staticmethod
+    def _profile_name(line: _Line, default: DeviceProfile | None, cache: dict[str, DeviceProfile]) -> str:
+        name = line.values.get("TYPE")
+        if name:
+            return cache[name].name
+        return default.name if default is not None else cache[""].name
 
     async def _profile(self, tenant: Tenant, name: str | None, default: DeviceProfile | None,
                        cache: dict[str, DeviceProfile]) -> DeviceProfile:
@@ -250,9 +339,15 @@ class BulkImporter:
                         default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile]) -> list:
         spec = None
         if line.cred_type:
-            spec = await self.credentials.spec_for_request(
-                ProvisionRequest(line.name, "", "", line.cred_type, line.cred_fields))
-        profile = await self._profile(tenant, line.values.get("TYPE"), default_profile, profiles)
+            try:
+                spec = await self.credentials.spec_for_request(
+                    ProvisionRequest(line.name, "", "", line.cred_type, line.cred_fields))
+            except (HubError, ProvisionRefused) as exc:
+                raise LineError(str(exc), line.cred_column) from exc
+        try:
+            profile = await self._profile(tenant, line.values.get("TYPE"), default_profile, profiles)
+        except HubError as exc:
+            raise LineError(str(exc), "TYPE") from exc
         values = line.values
         is_gateway = values.get("IS_GATEWAY", "").lower() == "true"
         if device is None:
@@ -260,7 +355,7 @@ class BulkImporter:
                 tenant.id, profile, line.name, spec or await self.credentials.default_spec(),
                 label=values.get("LABEL", ""), description=values.get("DESCRIPTION", ""), is_gateway=is_gateway)
         elif not mapping.update:
-            raise BadRequest("Device with such name already exists!")
+            raise LineError("Device with such name already exists!", "NAME")
         else:
             device_id = device.id
             changes: dict[str, Any] = {"profile_id": profile.id, "type": profile.name}
@@ -278,3 +373,83 @@ class BulkImporter:
         if line.telemetry:
             ops += telemetry_ops(device_id, [(ts, line.telemetry)])
         return ops
+
+
+def count_lines(text: str, delimiter: str, header: bool) -> int:
+    """The lines of a CSV that hold something, without its header."""
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if any(c.strip() for c in r)]
+    return max(len(rows) - (1 if header else 0), 0)
+
+
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+class ImportJobs:
+    """Dashboard imports as rows of ``bulk_import_job``: created at upload (state
+    ``preview``), claimed once (``running``, by one node even if two start it), then
+    ``done`` with its report or ``failed`` with why. Every change is a committed write, so
+    every node reads the same job. A running job whose node has said nothing for
+    ``STALE_MS`` (the node stopped or died) reads as failed."""
+
+    KEEP = 20          # finished jobs kept per tenant
+    STALE_MS = 120_000
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def create(self, tenant_id: Any, filename: str, text: str, delimiter: str, header: bool,
+                     actor: str = "") -> BulkImportJob:
+        if "\x00" in text:
+            raise BadRequest("The file holds NUL characters: it is not CSV text.")
+        job_id = secrets.token_urlsafe(12)
+        filename = "".join(c for c in filename if c.isprintable())[:255].strip()
+        values = {"id": job_id, "tenant_id": tenant_id, "filename": filename or "upload.csv", "csv": text,
+                  "delimiter": delimiter, "header": header, "actor": actor[:255],
+                  "lines": count_lines(text, delimiter, header)}
+        older = await (BulkImportJob.filter(tenant_id=tenant_id).exclude(state="running")
+                       .order_by("-created_ms").offset(self.KEEP - 1).values_list("id", flat=True))
+        await self.storage.write([Insert(BulkImportJob, values),
+                                  *(Delete(BulkImportJob, {"id": old}) for old in older)])
+        return await BulkImportJob.get(id=job_id)
+
+    async def get(self, tenant_id: Any, job_id: str) -> BulkImportJob | None:
+        if not _JOB_ID.fullmatch(job_id):  # what a URL may carry never reaches the database
+            return None
+        return await BulkImportJob.get_or_none(id=job_id, tenant_id=tenant_id)
+
+    async def recent(self, tenant_id: Any, limit: int = KEEP) -> list[BulkImportJob]:
+        return await (BulkImportJob.filter(tenant_id=tenant_id).order_by("-created_ms").limit(limit)
+                      .only("id", "tenant_id", "filename", "actor", "lines", "state", "node", "done", "total",
+                            "result", "error", "created_ms", "updated_ms"))
+
+    async def claim(self, job: BulkImportJob) -> bool:
+        """Mark a previewed job running on this node; False if it was started already
+        (on this node or another)."""
+        try:
+            await self.storage.write([Update(BulkImportJob, {"state": "running", "node": self.node,
+                                                             "total": job.lines, "updated_ms": now_ms()},
+                                             {"id": job.id, "state": "preview"}, guard=True)])
+        except NoRowMatched:
+            return False
+        return True
+
+    async def progress(self, job_id: str, done: int, total: int) -> None:
+        await self.storage.write([Update(BulkImportJob, {"done": done, "total": total, "updated_ms": now_ms()},
+                                         {"id": job_id})])
+
+    async def finish(self, job_id: str, result: ImportResult | None = None, error: str = "") -> None:
+        values: dict[str, Any] = {"state": "done" if result is not None else "failed", "csv": "",
+                                  "updated_ms": now_ms(), "error": error}
+        if result is not None:
+            values["result"] = result.to_json()
+            values["done"] = values["total"] = result.created + result.updated + result.errors
+        await self.storage.write([Update(BulkImportJob, values, {"id": job_id})])
+
+    @classmethod
+    def status(cls, job: BulkImportJob) -> dict[str, Any]:
+        """The job as the dashboard shows and polls it."""
+        state, error = job.state, job.error or None
+        if state == "running" and now_ms() - job.updated_ms > cls.STALE_MS:
+            state, error = "failed", f"the hub node running it ({job.node}) stopped before it ended"
+        return {"state": state, "done": job.done, "total": job.total, "error": error, "result": job.result}

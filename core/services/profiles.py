@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise.exceptions import IntegrityError
 
 from gridlinks.core.errors import BadRequest, Conflict, NotFound
-from gridlinks.core.events import ProfileDeleted, ProfileSaved, ProfileSecretRotated
+from gridlinks.core.events import ClusterResynced, ProfileDeleted, ProfileSaved, ProfileSecretRotated
 from gridlinks.core.services.conflicts import DUPLICATE_PROFILE_KEY, DUPLICATE_PROFILE_NAME
 from gridlinks.core.services.provision_policy import SECRET_ROTATION, normalize, public_config, rotation_config
 from gridlinks.core.services.tokens import random_alnum
@@ -53,6 +53,7 @@ class ProfileService:
         # process with no bus link (the CLI) is seen within ``profile_cache_s``.
         self._by_key: dict[str, tuple[float, DeviceProfile]] = {}
         bus.listen(ProfileSaved, lambda _event: self._forget())
+        bus.listen(ClusterResynced, lambda _event: self._forget())  # changes this node may have missed
 
     async def by_provision_key(self, key: str) -> DeviceProfile | None:
         if len(key) > PROVISION_KEY_MAX:

@@ -78,6 +78,33 @@ class SchemaVersion(Model):
         table = "schema_version"
 
 
+class BulkImportJob(Model):
+    """A dashboard bulk import and its report, in the database so that every node of a
+    hub lists it, previews it, runs it once and shows its progress and report
+    (:class:`gridlinks.core.services.bulk_import.ImportJobs`). ``csv`` holds the uploaded
+    file until the import ends."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    tenant_id = fields.UUIDField(db_index=True)
+    filename = fields.CharField(max_length=255)
+    actor = fields.CharField(max_length=255, default="")
+    csv = fields.TextField(default="")
+    delimiter = fields.CharField(max_length=1, default=",")
+    header = fields.BooleanField(default=True)
+    lines = fields.IntField(default=0)
+    state = fields.CharField(max_length=16, default="preview")
+    node = fields.CharField(max_length=255, default="")
+    done = fields.IntField(default=0)
+    total = fields.IntField(default=0)
+    result: fields.JSONField[Any] = fields.JSONField(null=True)
+    error = fields.TextField(default="")
+    created_ms = fields.BigIntField(default=now_ms, db_index=True)
+    updated_ms = fields.BigIntField(default=now_ms)
+
+    class Meta:
+        table = "bulk_import_job"
+
+
 class Tenant(Model):
     id = fields.UUIDField(primary_key=True)
     name = fields.CharField(max_length=255, unique=True)

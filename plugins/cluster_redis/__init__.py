@@ -29,4 +29,4 @@ def register_transports(hub, register):
     url = hub.settings.redis_url
     if not url:
         raise StartupError("plugin cluster_redis needs redis_url (GRIDLINKS_REDIS_URL), e.g. redis://127.0.0.1:6379/0")
-    register(RedisClusterBus(hub.bus, url))
+    register(RedisClusterBus(hub.bus, url, hub.storage))

@@ -26,7 +26,7 @@ from tortoise.exceptions import IntegrityError
 from gridlinks.core.errors import BadRequest, Conflict
 from gridlinks.core.services.tokens import random_alnum, secrets_equal
 from gridlinks.core.storage.models import Device, now_ms
-from gridlinks.core.storage.writes import Delete, Insert, Update, Upsert
+from gridlinks.core.storage.writes import Delete, Insert, NoRowMatched, Update, Upsert
 from gridlinks.plugins.dynamic_registration.models import DYNAMIC, STATIC, DeviceSecret
 
 if TYPE_CHECKING:
@@ -108,8 +108,11 @@ class SecretStore:
             return None
         if row.activated_ms is not None:
             return "ok"
-        await self.hub.storage.write([Update(DeviceSecret, {"pending_secret": None, "activated_ms": now_ms()},
-                                             {"id": row.id})])
+        try:  # guarded: of two first logins racing on two nodes, one activates
+            await self.hub.storage.write([Update(DeviceSecret, {"pending_secret": None, "activated_ms": now_ms()},
+                                                 {"id": row.id}, where_null=("activated_ms",), guard=True)])
+        except NoRowMatched:
+            return "ok"
         return "activated"
 
     async def set_static(self, device: Device, secret: str | None) -> str:

@@ -92,21 +92,27 @@ class HubMetrics:
         self.hub.storage.commit_observers.append(self._committed)
 
     # -- feeds (synchronous, called on the event loop: a counter increment each) -------------
+    # Events relayed from another node (``remote``, cluster_redis) are that node's to count:
+    # each node's /metrics counts what it served, and Prometheus sums the nodes.
 
     def _provision(self, event: DeviceProvisioned | ProvisionFailed) -> None:
-        self.provisions.labels(event.transport, event.outcome).inc()
+        if not event.remote:
+            self.provisions.labels(event.transport, event.outcome).inc()
 
     def _devices_changed(self, event: object) -> None:
         self._devices_at = float("-inf")  # counted again at the next scrape
 
     def _claim(self, event: DeviceClaimed) -> None:
-        self.claims.labels(event.outcome).inc()
+        if not event.remote:
+            self.claims.labels(event.outcome).inc()
 
     def _auth_failed(self, event: DeviceAuthFailed) -> None:
-        self.auth_failures.labels(event.transport).inc()
+        if not event.remote:
+            self.auth_failures.labels(event.transport).inc()
 
     def _rejected(self, event: DeviceRequestRejected) -> None:
-        self.rejected.labels(event.transport, event.status).inc()
+        if not event.remote:
+            self.rejected.labels(event.transport, event.status).inc()
 
     def _committed(self, units: int, seconds: float) -> None:
         self.batch_size.observe(units)

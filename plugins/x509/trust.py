@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 
 from gridlinks.core.events import (
+    ClusterResynced,
     CredentialsIssued,
     DeviceCreated,
     DeviceDeleted,
@@ -73,7 +74,7 @@ class DeviceCertificateTrust(_EventTrust):
 
     name = X509_CERTIFICATE
     _added_events = (DeviceProvisioned, DeviceCreated)
-    _rebuild_events = (CredentialsIssued, DeviceDeleted)
+    _rebuild_events = (CredentialsIssued, DeviceDeleted, ClusterResynced)
 
     def __init__(self, hub):
         super().__init__(hub)
@@ -108,7 +109,7 @@ class ChainAnchorTrust(_EventTrust):
     the listener, so an intermediate can be an anchor)."""
 
     name = X509_CERTIFICATE_CHAIN
-    _rebuild_events = (ProfileSaved,)
+    _rebuild_events = (ProfileSaved, ClusterResynced)
 
     async def certificates(self) -> list[bytes]:
         secrets = await DeviceProfile.filter(provision_type=X509_CERTIFICATE_CHAIN).values_list(

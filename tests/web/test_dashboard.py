@@ -15,7 +15,7 @@ from gridlinks.core import hookimpl
 from gridlinks.core.config import DEFAULT_PLUGINS
 from gridlinks.core.events import DeviceProvisioned, Event
 from gridlinks.core.services.bootstrap import default_tenant
-from gridlinks.core.storage.models import Authority, Device, DeviceProfile, Tenant
+from gridlinks.core.storage.models import AuditEvent, Authority, Device, DeviceProfile, Tenant
 from gridlinks.web.dashboard.pages import CUSTOMER, Page
 from tests.browser.support import DashboardClient, csrf_from
 from tests.support import ADMIN_EMAIL, ADMIN_PASSWORD, hub_config, start_hub, stop_hub
@@ -261,9 +261,15 @@ async def test_bulk_import_preview_run_and_report(running, admin):
         await asyncio.sleep(0.05)
     result = json.loads(body)["result"]
     assert result["created"] == 2 and result["errors"] == 2
-    assert result["errorsList"][0].startswith("Line 3:") and result["errorsList"][1].startswith("Line 4:")
+    assert result["errorsList"] == [
+        "Line 3 (device imp-2, column ACCESS_TOKEN): Device credentials are already assigned to another device!",
+        "Line 4 (column NAME): device name is empty"]
     status, html, _ = await admin.get(job)
-    assert 'id="import-created">2<' in html and "Line 3:" in html
+    assert 'id="import-created">2<' in html and "Line 3 (device imp-2, column ACCESS_TOKEN):" in html
+    status, html, _ = await admin.get("/ui/import")  # the job is listed with its report
+    assert "devices.csv" in html and job.rsplit("/", 1)[1] in html
+    row = await AuditEvent.get(action="bulk_import_finished")  # audited with who ran it and the file
+    assert row.actor == ADMIN_EMAIL and row.details["file_name"] == "devices.csv"
     device = await Device.get(name="imp-1")
     assert await running.hub.devices.attribute_value(device, "SERVER_SCOPE", "color") == "red"
 

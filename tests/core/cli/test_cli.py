@@ -37,8 +37,11 @@ def test_profile_device_user_and_import_commands(tmp_path):
     csv.write_text("name,label,server:batch,shared:interval\nSN-0002,a,7,30\nSN-0003,b,7,30\n,c,1,1\n")
     result = cli(tmp_path, "device", "import", str(csv), "--profile", "Line A", check=False)
     assert result.returncode == 1  # one bad line
-    assert "Line 4: device name is empty" in result.stderr
+    assert "Line 4 (column NAME): device name is empty" in result.stderr
     assert "2" in result.stdout  # created count in the summary table
+    assert "2 device(s) in profile 'Line A'" in result.stdout
+    no_profile = cli(tmp_path, "device", "import", str(csv), check=False)  # no type column, no --profile
+    assert no_profile.returncode == 1 and "--profile NAME" in no_profile.stderr and "Line A" in no_profile.stderr
     bad = tmp_path / "bad.csv"
     bad.write_text("name,colour\nx,y\n")
     result = cli(tmp_path, "device", "import", str(bad), check=False)

@@ -32,7 +32,8 @@ async def node_b(tmp_path: Path, db_url: str, plugins: list[str] = PLUGINS, **en
     ports = port_env()
     full = {k: v for k, v in os.environ.items() if not k.startswith("GRIDLINKS_")}
     full.update(ports, GRIDLINKS_DATA_DIR=str(tmp_path / "b"), GRIDLINKS_DB_URL=db_url,
-                GRIDLINKS_REDIS_URL=REDIS_URL, GRIDLINKS_PLUGINS=",".join(plugins), **env)
+                GRIDLINKS_REDIS_URL=REDIS_URL, GRIDLINKS_PLUGINS=",".join(plugins))
+    full.update(env)
     log = tmp_path / "b.log"
     with open(log, "a") as out:
         proc = subprocess.Popen([str(GRIDLINKS), "run"], env=full, stdout=out, stderr=subprocess.STDOUT)

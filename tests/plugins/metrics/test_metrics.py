@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from gridlinks.core.events import DeviceAuthFailed
+from gridlinks.core.events import DeviceAuthFailed, DeviceProvisioned
 from gridlinks.core.services.rejections import DeviceRejections, mask_token
 from gridlinks.core.version import hub_version
 from tests.claim_support import audit_outcomes
@@ -83,6 +83,13 @@ async def test_metrics_families_move_after_requests_and_token_is_enforced(tmp_pa
         moved = value(after, "gridlinks_commit_batch_units", "gridlinks_commit_batch_units_count")
         assert moved > value(before, "gridlinks_commit_batch_units", "gridlinks_commit_batch_units_count")
         assert value(after, "gridlinks_commit_seconds", "gridlinks_commit_seconds_count") == moved
+        # Another node's provisioning, relayed by cluster_redis, is that node's to count.
+        await running.hub.bus.fire(DeviceProvisioned(
+            outcome="SUCCESS", tenant_id="t", device_id="d", device_name="elsewhere", transport="HTTP",
+            profile="p", credentials_type="ACCESS_TOKEN", audited=True, remote=True))
+        relayed = await scrape(running)
+        assert value(relayed, "gridlinks_provisions", "gridlinks_provisions_total", transport="HTTP",
+                     outcome="SUCCESS") == 1
         await client[0].close()
     finally:
         await stop_hub(running)
