@@ -43,9 +43,12 @@ def _claim_info(args, i: int) -> tuple[str, dict, dict]:
     return f"/api/v1/{device_token(args.prefix, i)}/claim", {}, {"secretKey": f"s{i}", "durationMs": 3600000}
 
 
-def _claim(args, i: int) -> tuple[str, dict, dict]:
-    return (f"/api/customer/device/{device_name(args.prefix, i)}/claim", {"X-Authorization": f"Bearer {args.jwt}"},
-            {"secretKey": f"s{i}"})
+def _claim(args, i: int, worker: int = 0) -> tuple[str, dict, dict]:
+    # One customer user per group of connections (``--jwt a,b,...``, connection w uses jwt w mod n): the
+    # claim limiter counts each caller's in-flight attempts, so one user's burst stays below its threshold.
+    jwts = args.jwt.split(",")
+    return (f"/api/customer/device/{device_name(args.prefix, i)}/claim",
+            {"X-Authorization": f"Bearer {jwts[worker % len(jwts)]}"}, {"secretKey": f"s{i}"})
 
 
 # kind: (request builder, what a successful reply looks like)
@@ -107,11 +110,11 @@ async def batch(args) -> dict:
     todo = iter(range(args.count))
     host = f"127.0.0.1:{args.port}"
 
-    async def worker() -> None:
+    async def worker(w: int) -> None:
         transport, conn = await loop.create_connection(Connection, "127.0.0.1", args.port)
         try:
             for i in todo:
-                path, headers, body = build(args, i)
+                path, headers, body = build(args, i, w) if build is _claim else build(args, i)
                 started = time.perf_counter()
                 try:
                     status, reply = await conn.request(host, path, headers, json.dumps(body).encode())
@@ -127,7 +130,7 @@ async def batch(args) -> dict:
         finally:
             transport.close()
 
-    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    await asyncio.gather(*(worker(w) for w in range(args.concurrency)))
     return tally.measurement().to_json()
 
 
@@ -140,7 +143,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prefix", default="claim")
     parser.add_argument("--key", default="")
     parser.add_argument("--secret", default="")
-    parser.add_argument("--jwt", default="")
+    parser.add_argument("--jwt", default="", help="a customer user's JWT, or several separated by commas")
     return parser.parse_args(argv)
 
 

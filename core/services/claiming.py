@@ -318,7 +318,8 @@ class ClaimService:
             return ClaimResult(CLAIMED)
         await self._discard(device)
         await self.limiter.succeeded(claim_limits.device(device.id))
-        device = await Device.get(id=device.id)
+        # The guarded update changed this one column of the row just read; no second read.
+        device.customer_id = who.customer_id
         assert info is not None  # _refusal() refuses a device without claim info
         await self.bus.fire(DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id),
                                           source=info.source))
