@@ -43,8 +43,8 @@ def run(seconds: float, quick: bool = False) -> dict:
         claimed = phase("claim", count, "batch", "--jwt", ",".join(jwts))
     return compare("Customer claim round trip", "claims/s", claimed, provisioned,
                    "HTTP provisioning of the same batch (same hub, same client)",
-                   notes=[f"batch of {count} devices, {CONCURRENCY} keep-alive connections ({USERS} customer users claiming, "
-                          f"{CONCURRENCY // USERS} connections each); device-side claim info "
+                   notes=[f"batch of {count} devices, {CONCURRENCY} keep-alive connections ({USERS} customer users "
+                          f"claiming, {CONCURRENCY // USERS} connections each); device-side claim info "
                           f"(POST /api/v1/{{token}}/claim) ran at {claim_info['rate']} requests/s, "
                           f"p50 {claim_info['p50_ms']} ms, {claim_info['errors']} errors"],
                    claim_info=claim_info)

@@ -44,6 +44,9 @@ LEGACY_KEY_FILE = "jwt.secret"  # where hubs before the shared key kept it
 # token gets the same answer, which tells a client to refresh or sign in again.
 TOKEN_EXPIRED = "Token has expired"
 
+# How many verified access tokens AuthService keeps decoded (~1 kB each); dropped all at once when full.
+VERIFIED_TOKENS_MAX = 4096
+
 _hasher = PasswordHasher()
 # Verifying against this keeps an unknown e-mail as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -71,6 +74,10 @@ class AuthService:
         self.storage = storage
         self.bus = bus
         self._key: str | None = None
+        # Access tokens whose signature and issuer were verified -> their claims. Pure CPU saved
+        # (a token that verified once always verifies with the same key); whether its session is
+        # still alive is read from the database on every request, so sign-out ends it at once.
+        self._verified: dict[str, dict[str, Any]] = {}
         self._last_purge = float("-inf")
         self._session_sql: str | None = None
 
@@ -83,6 +90,7 @@ class AuthService:
         configured = self.settings.jwt_secret
         if configured:
             self._key = configured
+            self._verified.clear()
             return
         row = await HubSecret.get_or_none(name=JWT_KEY)
         if row is None:
@@ -96,6 +104,7 @@ class AuthService:
             if legacy.exists():
                 legacy.unlink()  # the database holds it now; no second copy of a secret on disk
         self._key = row.value
+        self._verified.clear()
 
     # -- passwords ----------------------------------------------------------------
 
@@ -179,9 +188,18 @@ class AuthService:
             raise Unauthorized("Authentication failed") from None
 
     async def principal(self, token: str) -> Principal:
-        claims = self._decode(token)
-        if claims.get("typ") == "refresh":
-            raise Unauthorized("Authentication failed")
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if claims.get("typ") == "refresh":
+                raise Unauthorized("Authentication failed")
+            if isinstance(claims.get("exp"), int):
+                if len(self._verified) >= VERIFIED_TOKENS_MAX:
+                    self._verified.clear()
+                self._verified[token] = claims
+        elif claims["exp"] <= time.time():
+            del self._verified[token]
+            raise TokenExpired(TOKEN_EXPIRED)
         who = await self._principal_for(claims)
         set_actor(who.email)  # what this request changes is audited as done by this user
         return who

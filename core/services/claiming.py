@@ -36,6 +36,7 @@ from gridlinks.core.services.claim_limits import AttemptLimiter
 from gridlinks.core.services.devices import attribute_upsert
 from gridlinks.core.services.permissions import PERMISSION_DENIED, Operation, Resource
 from gridlinks.core.services.tokens import secrets_equal
+from gridlinks.core.storage.lookups import Lookup
 from gridlinks.core.storage.models import Attribute, Device, Scope, now_ms
 from gridlinks.core.storage.writes import Delete, NoRowMatched, Op, Update
 from gridlinks.core.types import ClaimInfo, ClaimStore, ClaimStrategy
@@ -134,6 +135,7 @@ class ClaimService:
         self.permissions = permissions
         self.store: ClaimStore | None = None
         self.strategies: list[ClaimStrategy] = []
+        self._by_name = Lookup(storage, Device, "tenant_id", "name")  # a tenant's device by name
         self.limiter = AttemptLimiter(self._require_store, self.settings.max_failed_attempts,
                                       self.settings.lockout_s, self.settings.backoff_base_s,
                                       self.settings.backoff_max_s)
@@ -283,7 +285,7 @@ class ClaimService:
             await self.limiter.check(caller)
             device = None
             if lookup_name(device_name) is not None:
-                device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
+                device = await self._by_name.one(who.tenant_id, device_name)
             if device is None:
                 await self.limiter.failed_now(caller)
                 raise NotFound("Requested item wasn't found!")
@@ -301,6 +303,12 @@ class ClaimService:
             return ClaimResult(CLAIMED)
         info = await self.pending(device)
         reason = self._refusal(info, secret)
+        if reason is not None and await self._assigned_since(device):
+            # A concurrent claim won between the read above and here (and used up the claim
+            # info): this attempt lost a race, it did not guess wrong.
+            await self.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
+                                              reason="claimed concurrently by another request"))
+            return ClaimResult(CLAIMED)
         if reason is not None:
             await self.limiter.failed(attempt)
             # Failures about the device, from whoever, hold its failed answers back for
@@ -324,6 +332,10 @@ class ClaimService:
         await self.bus.fire(DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id),
                                           source=info.source))
         return ClaimResult(SUCCESS, device)
+
+    @staticmethod
+    async def _assigned_since(device: Device) -> bool:
+        return await Device.filter(id=device.id, customer_id__isnull=False).exists()
 
     @staticmethod
     def _refusal(info: ClaimInfo | None, secret: str) -> str | None:
@@ -367,7 +379,7 @@ class ClaimService:
             await self._require_claim_permission(who)
             device = None
             if lookup_name(device_name) is not None:
-                device = await Device.get_or_none(tenant_id=who.tenant_id, name=device_name)
+                device = await self._by_name.one(who.tenant_id, device_name)
             if device is None:
                 raise NotFound("Requested item wasn't found!")
             event["device_id"] = str(device.id)
