@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +29,7 @@ from gridlinks.core.config import HubConfig
 from gridlinks.core.errors import StartupError
 from gridlinks.core.events import HubStarted
 from gridlinks.core.logs import quiet_secret_bearing_loggers
-from gridlinks.core.plugins import build_plugin_manager, direct_hook
+from gridlinks.core.plugins import build_plugin_manager
 from gridlinks.core.registry import Registry
 from gridlinks.core.services.audit import AuditLog
 from gridlinks.core.services.auth import AuthService
@@ -110,7 +111,7 @@ class Hub:
         hook.register_claim_stores(hub=self, register=self.claim_stores.register)
         hook.register_transports(hub=self, register=self.transports.register)
         self.config.check_all_sections_claimed()
-        self.pre_provision.attach(direct_hook(hook.pre_provision, hub=self))
+        self.pre_provision.attach(functools.partial(hook.pre_provision, hub=self))
         self.claiming.attach()
 
     def _model_modules(self) -> list[str]:

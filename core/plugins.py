@@ -124,27 +124,3 @@ def describe_plugins(pm: pluggy.PluginManager, include_disabled: bool = False) -
             found.append(PluginInfo(name, False, hooks, ep.value, dist.name if dist else None,
                                     dist.version if dist else None, error))
     return found
-
-
-def direct_hook(caller: Any, **bound: Any) -> Any:
-    """``caller`` (a plugin manager's hook caller) with ``bound`` keyword arguments, for a
-    hook asked on every request (``pre_provision``): the same answers as
-    ``caller(**bound, **kwargs)`` (implementations last registered first, None answers left
-    out, the first exception raised) without pluggy's per-call argument check and dispatch,
-    which a profile of HTTP provisioning showed as ~6 % of the event loop. The
-    implementations are read on each call, so a plugin registered later is asked too; with
-    a wrapper among them, pluggy dispatches as usual."""
-
-    def ask(**kwargs: Any) -> list[Any]:
-        impls = caller.get_hookimpls()
-        if any(impl.wrapper or impl.hookwrapper or impl.kwargnames for impl in impls):
-            return caller(**bound, **kwargs)
-        given = {**bound, **kwargs}
-        answers = []
-        for impl in reversed(impls):
-            answer = impl.function(*[given[name] for name in impl.argnames])
-            if answer is not None:
-                answers.append(answer)
-        return answers
-
-    return ask
