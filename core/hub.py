@@ -87,7 +87,7 @@ class Hub:
         self.customers = CustomerService(storage, bus, self.auth)
         self.permissions = PermissionService(settings.claim)
         self.claiming = ClaimService(settings.claim, storage, bus, self.claim_strategies, self.claim_stores,
-                                     self.devices, self.permissions)
+                                     self.devices, self.permissions, self.audit)
         self.device_api = DeviceApi(self.devices, self.claiming, self.credentials, settings)
         self.rejections = DeviceRejections(bus)  # device refusals: events, audited sparingly
         self._tasks: set[asyncio.Task] = set()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from gridlinks.core.bus import EventBus
     from gridlinks.core.config import ClaimSettings
     from gridlinks.core.registry import Registry
+    from gridlinks.core.services.audit import AuditLog
     from gridlinks.core.services.auth import Principal
     from gridlinks.core.services.devices import DeviceService
     from gridlinks.core.services.permissions import PermissionService
@@ -125,7 +126,7 @@ def device_reply(error: HubError | None) -> dict[str, Any]:
 class ClaimService:
     def __init__(self, settings: ClaimSettings, storage: Storage, bus: EventBus,
                  claim_strategies: Registry[ClaimStrategy], claim_stores: Registry[ClaimStore],
-                 devices: DeviceService, permissions: PermissionService):
+                 devices: DeviceService, permissions: PermissionService, audit: AuditLog | None = None):
         self.settings = settings
         self.storage = storage
         self.bus = bus
@@ -133,6 +134,7 @@ class ClaimService:
         self.claim_stores = claim_stores
         self.devices = devices
         self.permissions = permissions
+        self.audit = audit  # a successful claim's audit row commits in the claim's own unit
         self.store: ClaimStore | None = None
         self.strategies: list[ClaimStrategy] = []
         self._by_name = Lookup(storage, Device, "tenant_id", "name")  # a tenant's device by name
@@ -320,7 +322,10 @@ class ClaimService:
                 await asyncio.sleep(delay_s)
             return ClaimResult(FAILURE)
         await self.limiter.succeeded(caller, caller_here)
-        if not await self._assign(device, who):
+        assert info is not None  # _refusal() refuses a device without claim info
+        claimed = DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id), source=info.source,
+                                audited=self.audit is not None)
+        if not await self._assign(device, who, [self.audit.row_op(claimed)] if self.audit is not None else []):
             await self.bus.fire(DeviceClaimed(**event, outcome=CLAIMED,
                                               reason="claimed concurrently by another request"))
             return ClaimResult(CLAIMED)
@@ -328,9 +333,7 @@ class ClaimService:
         await self.limiter.succeeded(claim_limits.device(device.id))
         # The guarded update changed this one column of the row just read; no second read.
         device.customer_id = who.customer_id
-        assert info is not None  # _refusal() refuses a device without claim info
-        await self.bus.fire(DeviceClaimed(**event, outcome=SUCCESS, customer_id=str(who.customer_id),
-                                          source=info.source))
+        await self.bus.fire(claimed)
         return ClaimResult(SUCCESS, device)
 
     @staticmethod
@@ -348,7 +351,7 @@ class ClaimService:
             return "claim info has expired"
         return None if matches else "wrong secret key"
 
-    async def _assign(self, device: Device, who: Principal) -> bool:
+    async def _assign(self, device: Device, who: Principal, also: list[Op]) -> bool:
         """Assign and clean the claim attributes in one unit; False if another request
         assigned the device first (the guarded update, only while unassigned, settles
         the race: the loser's unit commits nothing)."""
@@ -360,6 +363,7 @@ class ClaimService:
                   for key in (CLAIMING_ALLOWED, CLAIMING_DATA)),
                 # a strategy's own writes, in the same unit (a one-time claim code marked used)
                 *(op for strategy in self.strategies for op in getattr(strategy, "claim_ops", _no_ops)(device)),
+                *also,  # the claim's audit row: one commit, not two
             ])
         except NoRowMatched:
             return False
