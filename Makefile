@@ -24,11 +24,14 @@ run: $(STAMP)
 	@test -e "$${GRIDLINKS_DATA_DIR:-data}/hub.db" || $(VENV)/bin/gridlinks init --demo --config config/hub.yaml
 	$(VENV)/bin/gridlinks run --config config/hub.yaml
 
+# Two pytest workers (one per core; tests/support.py gives each its own port range),
+# whole files to one worker so a file's shared hub starts once.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	bash tests/setup_clients.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-* data build *.egg-info

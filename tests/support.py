@@ -28,6 +28,14 @@ ADMIN_PASSWORD = "admin-password-1"
 # client, PostgreSQL, Redis) before the hub binds it. Ports here are never handed out that
 # way, so only another listener could take one, and the bind check rules that out.
 _PORT_RANGE = (20000, 32000)
+# Under pytest-xdist (`make test` runs two workers) each worker draws from its own slice,
+# so two workers never hand out the same port.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1").isdigit():
+    _count = max(1, int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    _slice = (_PORT_RANGE[1] - _PORT_RANGE[0]) // _count
+    _start = _PORT_RANGE[0] + int(_WORKER[2:] or 0) % _count * _slice
+    _PORT_RANGE = (_start, _start + _slice - 1)
 
 
 _handed_out: set[int] = set()  # never the same port twice in one test run (one hub's four ports included)
@@ -39,7 +47,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         port = random.randint(*_PORT_RANGE)
         if port in _handed_out:
             continue
-        if len(_handed_out) > 6000:  # half the range: start over rather than run dry
+        if len(_handed_out) > (_PORT_RANGE[1] - _PORT_RANGE[0]) // 2:  # half the range: start over, never run dry
             _handed_out.clear()
         with socket.socket(socket.AF_INET, kind) as s:
             try:

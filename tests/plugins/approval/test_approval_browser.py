@@ -58,7 +58,7 @@ async def test_inbox_approve_in_the_page_then_the_retry_succeeds(manual):
             await page.screenshot(path=str(ARTIFACTS / "approval-inbox.png"), full_page=True)
 
             await row.locator("button", has_text="Approve").click()
-            await page.wait_for_selector(".alert >> text=browser-dev-1 approved")
+            await page.wait_for_selector(".alert >> text=browser-dev-1 approved", timeout=30_000)
             await page.wait_for_selector("tr[data-device='browser-dev-1'][data-status=approved]")
             await page.wait_for_selector("#inbox-status.on")
 
