@@ -141,11 +141,16 @@ class Policy:
                    config.get(MAX_DEVICES), config.get(MAX_PER_MINUTE), config.get(PROVISION_UNTIL))
 
 
+def _ascii_digits(text: str) -> bool:
+    """0-9 only: ``str.isdigit`` also accepts "²", which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _count(key: str, value: Any) -> int | None:
     """A positive count from JSON (an int) or a form / CLI (a digit string); empty: none."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _ascii_digits(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _INT_MAX:
         raise BadRequest(f"{key} must be a whole number from 1 to {_INT_MAX}")
@@ -158,7 +163,7 @@ def parse_until(value: Any) -> int | None:
         return None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if _ascii_digits(text):
             value = int(text)
         else:
             try:
@@ -286,7 +291,7 @@ def parse_duration_ms(text: str) -> int:
     units = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
     raw = (text or "").strip().lower()
     number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in units else (raw, "s")
-    if not number.isdigit() or not 0 < int(number) * units[unit] <= 10 * 365 * 86_400_000:
+    if not _ascii_digits(number) or not 0 < int(number) * units[unit] <= 10 * 365 * 86_400_000:
         raise BadRequest(f"expire-old-after must look like 7d, 12h, 30m or 45s, not {text[:20]!r}")
     return int(number) * units[unit]
 

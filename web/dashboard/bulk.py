@@ -119,7 +119,7 @@ async def import_run(request: web.Request) -> web.Response:
     hub = state(request).hub
     columns, keep = [], []
     width = field(data, "width")
-    for i in range(min(int(width), MAX_COLUMNS) if width.isdigit() else 0):
+    for i in range(min(int(width), MAX_COLUMNS) if width.isascii() and width.isdigit() else 0):
         kind, key = field(data, f"type_{i}"), field(data, f"key_{i}")
         if kind == "SKIP":
             continue

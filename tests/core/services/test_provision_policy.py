@@ -468,3 +468,15 @@ def test_derived_secret_computation_and_factory_secret():
     assert factory_secret(derived, " SN-0001 ") == expected
     assert factory_secret(derived, "") is None
     assert factory_secret(DeviceProfile(provision_secret="profile-secret", provision_config={}), "SN-0001") is None
+
+
+@pytest.mark.parametrize("text", ["²", "1²", "³d", "\u0663"])
+def test_unicode_digits_are_refused_as_bad_input_not_errors(text):
+    """``str.isdigit`` accepts "²", which ``int()`` refuses: such input is a 400, never a 500."""
+    from gridlinks.core.errors import BadRequest
+    from gridlinks.core.services.provision_policy import parse_duration_ms, parse_until
+
+    with pytest.raises(BadRequest):
+        parse_duration_ms(text)
+    with pytest.raises(BadRequest):
+        parse_until(text)
