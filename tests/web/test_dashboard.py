@@ -459,3 +459,19 @@ async def test_profile_form_refuses_bad_settings_in_its_own_terms(running, admin
             assert 'role="alert"' in html
     profile = await DeviceProfile.get_or_none(name="bad-4")
     assert profile is None or profile.provision_config == {}  # "maybe" is not a yes
+
+
+async def test_a_background_fragment_fetch_leaves_the_message_for_the_page(running, admin):
+    """The flash cookie set by an action's redirect is shown by the next page, even when a
+    live table's fetch (Sec-Fetch-Mode: cors) reaches the hub first and renders too."""
+    from urllib.parse import quote
+
+    from gridlinks.web.dashboard.render import FLASH_COOKIE
+
+    admin.session.cookie_jar.update_cookies({FLASH_COOKIE: quote("ok:Device d-1 approved.")})
+    status, html, response = await admin.get("/ui/devices", headers={"Sec-Fetch-Mode": "cors"})
+    assert status == 200 and "Device d-1 approved." not in html
+    assert FLASH_COOKIE not in response.cookies  # not cleared by the background fetch
+    status, html, response = await admin.get("/ui/devices", headers={"Sec-Fetch-Mode": "navigate"})
+    assert status == 200 and "Device d-1 approved." in html
+    assert response.cookies[FLASH_COOKIE].value == ""  # cleared by the page that showed it

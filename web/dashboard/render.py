@@ -38,10 +38,18 @@ def _flash(request: web.Request) -> dict[str, str] | None:
     return {"level": level if level in ("ok", "error") else "ok", "text": text[:500]}
 
 
+def _is_navigation(request: web.Request) -> bool:
+    """A page the browser shows, not a live fragment a page fetches in the background
+    (``Sec-Fetch-Mode: cors/same-origin``; browsers without the header count as pages)."""
+    return request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate"
+
+
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     st = state(request)
     who = request.get(WHO)
-    flash = _flash(request)
+    # Only a shown page takes (and clears) the message: a live table's background refresh
+    # racing the redirect after an action would otherwise swallow "Device X approved.".
+    flash = _flash(request) if _is_navigation(request) else None
     base = {"who": who, "hub_title": st.settings.title, "menu": st.menu_for(who), "flash": flash,
             "csrf": st.csrf(request), "path": request.path, "page_name": _route_name(request)}
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
