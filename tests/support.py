@@ -7,6 +7,8 @@ import os
 import random
 import socket
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,3 +255,19 @@ async def provision_named(running: RunningHub, name: str, **extra: Any) -> dict:
                                            provisionDeviceSecret=running.secret, **extra)
     assert status == 200, body
     return body
+
+
+async def wait_healthy(url: str, proc, log: Path, timeout_s: float = 30) -> None:
+    """Until ``url`` answers (a hub or balancer process started by a test); the process's
+    log tail in the failure when it exits or stays silent."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"{url}: process exited {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer:\n{log.read_text()[-2000:]}") from None
+            await asyncio.sleep(0.2)

@@ -11,8 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +28,7 @@ from tests.support import (
     run_script,
     run_until,
     seed_python_or_skip,
+    wait_healthy,
 )
 
 SCRIPTS = Path(__file__).resolve().parent / "seed_scripts"
@@ -45,20 +44,6 @@ def _env(data_dir: Path, db_url: str, ports: dict[str, str]) -> dict[str, str]:
     return env
 
 
-async def _healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"{url}: process exited {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer:\n{log.read_text()[-2000:]}") from None
-            await asyncio.sleep(0.2)
-
-
 @contextlib.asynccontextmanager
 async def cluster(tmp_path: Path, db_url: str):
     """Two nodes and HAProxy in front of them; yields (nodes, balancer ports)."""
@@ -71,7 +56,7 @@ async def cluster(tmp_path: Path, db_url: str):
                 proc = subprocess.Popen([str(GRIDLINKS), "run"], env=_env(tmp_path / name, db_url, ports),
                                         stdout=out, stderr=subprocess.STDOUT)
             procs.append(proc)
-            await _healthy(f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}/api/health", proc, log)
+            await wait_healthy(f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}/api/health", proc, log)
             nodes.append((proc, ports))
         front = {"HTTP_PORT": str(free_port()), "MQTT_PORT": str(free_port()), "STATS_PORT": str(free_port())}
         servers = {f"NODE_{n}_{kind}": ports[f"GRIDLINKS_{kind}_PORT"]
@@ -81,7 +66,7 @@ async def cluster(tmp_path: Path, db_url: str):
             balancer = subprocess.Popen(["haproxy", "-db", "-f", str(HAPROXY_CFG)], stdout=out,
                                         stderr=subprocess.STDOUT, env={**os.environ, **front, **servers})
         procs.append(balancer)
-        await _healthy(f"http://127.0.0.1:{front['HTTP_PORT']}/api/health", balancer, log)
+        await wait_healthy(f"http://127.0.0.1:{front['HTTP_PORT']}/api/health", balancer, log)
         yield nodes, front
     finally:
         for proc in procs:

@@ -11,8 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from gridlinks.core.config import DEFAULT_PLUGINS
 from tests.claim_support import claim, customer_user, new_device
 from tests.cli_support import GRIDLINKS
 from tests.mqtt_wire import MqttWire
-from tests.support import REDIS_URL, RunningHub, hub_config, port_env, redis_or_skip, start_hub, stop_hub
+from tests.support import REDIS_URL, RunningHub, hub_config, port_env, redis_or_skip, start_hub, stop_hub, wait_healthy
 
 PLUGINS = [*DEFAULT_PLUGINS, "cluster_redis"]
 
@@ -38,18 +36,7 @@ async def node_b(tmp_path: Path, db_url: str, plugins: list[str] = PLUGINS, **en
     with open(log, "a") as out:
         proc = subprocess.Popen([str(GRIDLINKS), "run"], env=full, stdout=out, stderr=subprocess.STDOUT)
     try:
-        url = f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}/api/health"
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"node B exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-            try:
-                await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"node B did not start:\n{log.read_text()[-2000:]}") from None
-                await asyncio.sleep(0.2)
+        await wait_healthy(f"http://127.0.0.1:{ports['GRIDLINKS_HTTP_PORT']}/api/health", proc, log)
         yield ports, log
     finally:
         if proc.poll() is None:
