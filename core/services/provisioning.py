@@ -220,7 +220,8 @@ class ProvisioningService:
             if changes:
                 ops.append(Update(Device, changes, {"id": device_id}))
         else:
-            device_id, device_name = uuid.uuid4(), plan.new_device_name or random_alnum()
+            # The id as text once: it goes into four rows, the event and the answer.
+            device_id, device_name = str(uuid.uuid4()), plan.new_device_name or random_alnum()
             is_gateway = bool(template and template.gateway) or (request.gateway and allows_gateways(profile))
             ops.append(Insert(Device, {"id": device_id, "tenant_id": profile.tenant_id, "profile_id": profile.id,
                                        "name": device_name, "type": profile.name, "is_gateway": is_gateway,

@@ -11,6 +11,7 @@ Plugins that need tables of their own register model modules through the
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tortoise import fields
@@ -37,8 +38,6 @@ class BoxedValue:
 
 
 def now_ms() -> int:
-    import time
-
     return int(time.time() * 1000)
 
 

@@ -173,8 +173,13 @@ def _converter(model: type[Model], name: str):
             return v
         return char
     if kind in ("TextField", "BigIntField", "IntField", "BooleanField", "SmallIntField"):
-        return lambda v: v
+        return _as_is
     return lambda v, _f=f, _m=model: _f.to_db_value(v, _m)
+
+
+def _as_is(value: Any) -> Any:
+    """The converter of fields the driver takes as they are (row plans skip calling it)."""
+    return value
 
 
 # One encoder, built once: ``json.dumps`` with any non-default argument builds a new
@@ -207,16 +212,6 @@ def _defaults_of(model: type[Model]) -> list[tuple[str, Any, bool]]:
     return found
 
 
-def with_defaults(model: type[Model], values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` plus the model's defaults for every other column (what ``Model.create``
-    would fill in), so each Insert of a model has the same statement shape."""
-    out = dict(values)
-    for name, default, is_callable in _defaults_of(model):
-        if name not in out:
-            out[name] = default() if is_callable else default
-    return out
-
-
 @dataclass
 class _Statement:
     sql: str
@@ -234,9 +229,13 @@ def _placeholders(dialect: str, start: int, count: int) -> list[str]:
 def compile_op(op: Op, dialect: str) -> _Statement:
     """SQL for one operation in the given dialect (``?`` or ``$n`` placeholders)."""
     if isinstance(op, (Insert, Upsert)):
-        values = with_defaults(op.model, op.values)
-        sql, converters = _shape(op, dialect, tuple(values))
-        return _Statement(sql, [c(v) for c, v in zip(converters, values.values())], (sql,))
+        plan = _row_plan(op, dialect)
+        params = [value if convert is None else convert(value)
+                  for convert, value in zip(plan.converters, op.values.values())]
+        params += plan.constants
+        for convert, make in plan.computed:
+            params.append(convert(make()))
+        return _Statement(plan.sql, params, plan.shape)
     where = op.where
     if isinstance(op, Update):
         sql, converters = _shape(op, dialect, tuple(op.values) + tuple(where), len(op.values))
@@ -244,6 +243,49 @@ def compile_op(op: Op, dialect: str) -> _Statement:
         return _Statement(sql, [c(v) for c, v in zip(converters, given)], (sql,), op.guard)
     sql, converters = _shape(op, dialect, tuple(where))
     return _Statement(sql, [c(v) for c, v in zip(converters, where.values())], (sql,))
+
+
+@dataclass(frozen=True)
+class _RowPlan:
+    """How an Insert/Upsert of one set of fields becomes parameters, worked out once per
+    statement shape: the given values converted (``None``: passed as they are), then the
+    model's constant defaults already converted, then its computed defaults (a clock)."""
+
+    sql: str
+    shape: tuple
+    names: tuple[str, ...]  # the given fields, in the order the SQL lists them
+    converters: tuple[Any, ...]
+    constants: tuple[Any, ...]
+    computed: tuple[tuple[Any, Any], ...]  # (converter, default factory)
+
+
+_ROW_PLANS: dict[tuple, _RowPlan] = {}
+_EMPTY_CONTAINERS = (dict, list)
+
+
+def _row_plan(op: Insert | Upsert, dialect: str) -> _RowPlan:
+    """The cached plan for this op's model, fields and conflict clause. Every column
+    ``Model.create`` would fill in is filled, so each Insert of a model has one shape."""
+    key = (type(op), op.model, dialect, tuple(op.values), getattr(op, "conflict", None),
+           getattr(op, "update", None), getattr(op, "newer", None))
+    plan = _ROW_PLANS.get(key)
+    if plan is None:
+        given = tuple(op.values)
+        defaults = [(name, default, is_callable) for name, default, is_callable in _defaults_of(op.model)
+                    if name not in op.values]
+        # ``default=dict`` makes a new dict per row, but its stored text is always "{}".
+        constant = [(name, default() if is_callable else default) for name, default, is_callable in defaults
+                    if not is_callable or default in _EMPTY_CONTAINERS]
+        computed = [(name, default) for name, default, is_callable in defaults
+                    if is_callable and default not in _EMPTY_CONTAINERS]
+        names = given + tuple(name for name, _ in constant) + tuple(name for name, _ in computed)
+        sql, converters = _shape(op, dialect, names)
+        converted = list(converters)
+        plan = _ROW_PLANS[key] = _RowPlan(
+            sql, (sql,), given, tuple(None if c is _as_is else c for c in converted[:len(given)]),
+            tuple(c(d) for c, (_, d) in zip(converted[len(given):], constant)),
+            tuple((c, d) for c, (_, d) in zip(converted[len(given) + len(constant):], computed)))
+    return plan
 
 
 _SHAPES: dict[tuple, tuple[str, tuple[Any, ...]]] = {}
