@@ -266,8 +266,9 @@ _EMPTY_CONTAINERS = (dict, list)
 def _row_plan(op: Insert | Upsert, dialect: str) -> _RowPlan:
     """The cached plan for this op's model, fields and conflict clause. Every column
     ``Model.create`` would fill in is filled, so each Insert of a model has one shape."""
-    key = (type(op), op.model, dialect, tuple(op.values), getattr(op, "conflict", None),
-           getattr(op, "update", None), getattr(op, "newer", None))
+    key: tuple = (op.model, dialect, tuple(op.values))
+    if type(op) is Upsert:  # an Insert has no conflict clause (and getattr misses cost)
+        key += (op.conflict, op.update, op.newer)
     plan = _ROW_PLANS.get(key)
     if plan is None:
         given = tuple(op.values)
@@ -295,8 +296,11 @@ def _shape(op: Op, dialect: str, names: tuple[str, ...], split: int = 0) -> tupl
     """The statement text for this kind of op over these fields, and the converter of each
     parameter, built once and cached (the hot paths repeat a handful of shapes millions
     of times, so per-parameter look-ups add up)."""
-    key = (type(op), op.model, dialect, names, split, getattr(op, "conflict", None), getattr(op, "update", None),
-           getattr(op, "newer", None), getattr(op, "where_null", None))
+    key: tuple = (type(op), op.model, dialect, names, split)
+    if isinstance(op, Upsert):
+        key += (op.conflict, op.update, op.newer)
+    elif isinstance(op, Update):
+        key += (op.where_null,)
     shape = _SHAPES.get(key)
     if shape is None:
         shape = _SHAPES[key] = (_build_sql(op, dialect, names, split),
