@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from tortoise.exceptions import IntegrityError
@@ -38,6 +37,7 @@ from gridlinks.core.services.provision_policy import (
     secret_matches,
 )
 from gridlinks.core.services.tokens import random_alnum
+from gridlinks.core.storage.ids import new_id
 from gridlinks.core.storage.models import Attribute, Device, DeviceProfile, Scope, now_ms, wrap
 from gridlinks.core.storage.writes import Delete, Insert, NoRowMatched, Op, Update
 from gridlinks.core.types import CredentialSpec, IssuedCredentials, ProvisionPlan, ProvisionRefused, ProvisionRequest
@@ -221,7 +221,7 @@ class ProvisioningService:
                 ops.append(Update(Device, changes, {"id": device_id}))
         else:
             # The id as text once: it goes into four rows, the event and the answer.
-            device_id, device_name = str(uuid.uuid4()), plan.new_device_name or random_alnum()
+            device_id, device_name = str(new_id()), plan.new_device_name or random_alnum()
             is_gateway = bool(template and template.gateway) or (request.gateway and allows_gateways(profile))
             ops.append(Insert(Device, {"id": device_id, "tenant_id": profile.tenant_id, "profile_id": profile.id,
                                        "name": device_name, "type": profile.name, "is_gateway": is_gateway,
