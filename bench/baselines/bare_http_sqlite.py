@@ -18,10 +18,11 @@ import os
 import sqlite3
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
+
+from gridlinks.core.storage.ids import new_id  # the hub's time-ordered row ids: the same index pages
 
 DEVICE = ('INSERT INTO device (id, name, type, label, description, is_gateway, enabled, additional_info, '
           'created_ms, customer_id, profile_id, tenant_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)')
@@ -72,10 +73,10 @@ async def provision(request: web.Request) -> web.Response:
     store: Store = request.app["store"]
     body = json.loads(await request.read())
     name = body.get("deviceName", "")
-    device_id, token, now = str(uuid.uuid4()), os.urandom(10).hex(), int(time.time() * 1000)
+    device_id, token, now = str(new_id()), os.urandom(10).hex(), int(time.time() * 1000)
     await store.write((
         (device_id, name, store.profile_name, "", "", 0, 1, "{}", now, None, store.profile, store.tenant),
-        (str(uuid.uuid4()), "ACCESS_TOKEN", token, "", now, device_id),
+        (str(new_id()), "ACCESS_TOKEN", token, "", now, device_id),
         ("SERVER_SCOPE", "provisionState", '{"v":"provisioned"}', now, device_id),
         (now, store.tenant, "provision", "SUCCESS", "HTTP", device_id, name, "", "", '{"profile":"bench"}'),
     ))
