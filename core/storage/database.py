@@ -23,6 +23,7 @@ from tortoise.context import TortoiseContext, get_current_context
 from tortoise.transactions import in_transaction
 
 from gridlinks.core.errors import ServiceUnavailable, StartupError
+from gridlinks.core.storage.checkpoint import WalCheckpointer
 from gridlinks.core.storage.migrations import MIGRATIONS, Migration
 from gridlinks.core.storage.writes import CommitObserver, Op, PostgresUnitWriter, SqliteGroupWriter
 
@@ -34,7 +35,7 @@ CORE_MODELS = "gridlinks.core.storage.models"
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
-WAL_CHECKPOINT_PAGES = 16_384  # WAL size (pages) at which SQLite checkpoints (_connection_config)
+WAL_CHECKPOINT_PAGES = 16_384  # the WAL starts over past this many pages (core/storage/checkpoint.py)
 
 
 def owner_only(path: Path, mode: int = PRIVATE_FILE_MODE) -> None:
@@ -77,6 +78,7 @@ class Storage:
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgres"
         self._ctx: TortoiseContext | None = None
         self.writer: SqliteGroupWriter | PostgresUnitWriter | None = None
+        self.checkpointer: WalCheckpointer | None = None
         # Told of every commit (units, seconds), whenever added: the metrics plugin's hook.
         self.commit_observers: list[CommitObserver] = []
 
@@ -120,13 +122,14 @@ class Storage:
                     # indexes (device name, token, attribute key) in memory once a site
                     # holds a million devices, and every provisioning walks all three.
                     "cache_size": -1024 * self.sqlite_cache_mb,
-                    # Checkpoint when the WAL holds 64 MB (16,384 pages of 4 KB), not
-                    # SQLite's 4 MB, and keep the file at that size instead of Tortoise's
-                    # 16 KB: with random-key indexes every group commit dirties a page per
-                    # index and row, so small WALs checkpointed (two fsyncs each) and
-                    # truncated a few times a second. Measured (bench/analysis.md): -30 %
-                    # SQLite CPU and -60 % time per provisioning. Durability is unchanged.
-                    "wal_autocheckpoint": WAL_CHECKPOINT_PAGES,
+                    # No commit checkpoints the WAL: the WalCheckpointer does, on its own
+                    # connection and thread (core/storage/checkpoint.py), and lets the log
+                    # grow to 64 MB (16,384 pages) before it starts over, not SQLite's 4 MB;
+                    # the file is kept at that size instead of Tortoise's 16 KB. Small logs
+                    # were checkpointed (two fsyncs each) and truncated a few times a second
+                    # inside commits. Measured (bench/analysis.md): -30 % SQLite CPU and
+                    # -60 % time per provisioning. Durability is unchanged.
+                    "wal_autocheckpoint": 0,
                     "journal_size_limit": WAL_CHECKPOINT_PAGES * 4096,
                 },
             }
@@ -164,6 +167,9 @@ class Storage:
         writer = SqliteGroupWriter if self.dialect == "sqlite" else PostgresUnitWriter
         self.writer = writer(client, self.commit_observers)
         self.writer.start()
+        if self._sqlite_file is not None:
+            self.checkpointer = WalCheckpointer(self._sqlite_file, WAL_CHECKPOINT_PAGES, self.sqlite_synchronous)
+            self.checkpointer.start()
 
     def submit(self, ops: Sequence[Op]) -> asyncio.Future:
         """Queue ``ops`` without waiting; the returned future resolves at commit. For a
@@ -198,6 +204,9 @@ class Storage:
         if self.writer is not None:
             await self.writer.close()
             self.writer = None
+        if self.checkpointer is not None:
+            await self.checkpointer.close()
+            self.checkpointer = None
         if self._ctx is not None:
             await self._ctx.close_connections()
             try:
