@@ -38,8 +38,9 @@ from bench.common import LOAD_CPU, REPO, SERVER_CPU  # noqa: E402
 from bench.rows import failed, skipped, verdict  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
-SCENARIOS = ["http_provisioning", "mqtt_provisioning", "mqtt_telemetry", "coap_provisioning", "claim",
-             "bulk_import", "stored_devices", "memory", "mqtt_sessions", "dashboard_list", "scaleout_provisioning"]
+SCENARIOS = ["http_provisioning", "provision_latency", "mqtt_provisioning", "mqtt_telemetry", "coap_provisioning",
+             "claim", "bulk_import", "stored_devices", "memory", "mqtt_sessions", "dashboard_list",
+             "scaleout_provisioning"]
 FULL_SECONDS, QUICK_SECONDS = 10.0, 0.5  # wrk rounds up to whole seconds
 
 
