@@ -3,10 +3,10 @@ finding the device a connecting client's credentials belong to."""
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from gridlinks.core.events import CredentialsIssued
+from gridlinks.core.storage.ids import new_id
 from gridlinks.core.storage.models import Device, DeviceCredentials
 from gridlinks.core.storage.writes import Delete, Insert, Op
 from gridlinks.core.types import (
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def credentials_insert(device_id: Any, spec: CredentialSpec) -> Insert:
     """The write that stores ``spec`` for a device (part of a larger atomic unit)."""
-    return Insert(DeviceCredentials, {"id": uuid.uuid4(), "device_id": device_id, "credentials_type": spec.type,
+    return Insert(DeviceCredentials, {"id": new_id(), "device_id": device_id, "credentials_type": spec.type,
                                       "credentials_id": spec.id, "credentials_value": spec.value})
 
 

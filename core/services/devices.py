@@ -17,6 +17,7 @@ from gridlinks.core.events import AttributesDeleted, AttributesUpdated, DeviceCr
 from gridlinks.core.services.conflicts import conflict_message
 from gridlinks.core.services.credentials import credentials_insert
 from gridlinks.core.services.device_payloads import check_kv
+from gridlinks.core.storage.ids import new_id
 from gridlinks.core.storage.models import (
     Attribute,
     Device,
@@ -83,7 +84,7 @@ class DeviceService:
         name = (name or "").strip()
         if not name:
             raise BadRequest("a device needs a name")
-        device_id = device_id or uuid.uuid4()
+        device_id = device_id or new_id()
         return device_id, [
             Insert(Device, {"id": device_id, "tenant_id": tenant_id, "profile_id": profile.id, "name": name,
                             "type": type or profile.name, "label": label or "", "description": description or "",
