@@ -3,8 +3,8 @@ SQLite (the target) and on PostgreSQL (reported).
 
 SQLite: both databases are made by ``gridlinks init`` and filled with plain sqlite3
 (device, access token, provisionState for each: bench/seed_db.py) once; each round copies
-each of them afresh (so every measurement starts from the same 1k or 1M devices), starts a
-hub on the copy and runs the same wrk load as the HTTP provisioning scenario. The rounds
+each of them afresh (so every measurement starts from the same 1k or 1M devices), flushes
+the copy to disk, starts a hub on it and runs the same wrk load as the HTTP provisioning scenario. The rounds
 alternate which size goes first (small, large; large, small; ...), so a drift in the
 machine's load (it is shared) falls on both sides alike, and the row compares the median
 rate of each side. One 10 s load per side moved the ratio between 0.65 and 0.79.
@@ -18,7 +18,9 @@ backends run unpinned (in practice on the load core, beside wrk)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import statistics
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +28,7 @@ from pathlib import Path
 from bench.common import VENV_BIN, HubProcess, _start, hub, stop
 from bench.load import wrk
 from bench.rows import compare, skipped
+from bench.scenarios.scaleout_provisioning import CLK_TCK, _ticks
 from bench.seed_db import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -45,10 +48,16 @@ def _label(n: int) -> str:
 
 
 def _load(h, seconds: float, warm: bool, prefix: str) -> dict:
+    """The wrk figures, and the CPU the hub process used per provisioning meanwhile (both
+    its threads: event loop and SQLite). Unlike the rate, that barely moves when others'
+    work takes the hub's core for a while, so it says whether a gap is the hub's own."""
     env = {"PKEY": h.key, "PSECRET": h.secret}
     if warm:
         wrk.run(h.http, "provision.lua", 1, env={**env, "PREFIX": f"warm{prefix}"})
-    return wrk.run(h.http, "provision.lua", seconds, env={**env, "PREFIX": prefix}).to_json()
+    ticks = _ticks(h.proc.pid)
+    figure = wrk.run(h.http, "provision.lua", seconds, env={**env, "PREFIX": prefix}).to_json()
+    used_ms = (_ticks(h.proc.pid) - ticks) / CLK_TCK * 1000
+    return {**figure, "hub_cpu_ms_per_provision": round(used_ms / max(1, figure["count"]), 3)}
 
 
 def _rounds(sizes: tuple[int, int], rounds: int, measure: Callable[[int, int], dict]) -> dict[int, list[dict]]:
@@ -58,6 +67,10 @@ def _rounds(sizes: tuple[int, int], rounds: int, measure: Callable[[int, int], d
         for n in (sizes if r % 2 == 0 else sizes[::-1]):
             runs[n].append(measure(n, r))
     return runs
+
+
+def _median_cpu(runs: list[dict]) -> float:
+    return statistics.median(m["hub_cpu_ms_per_provision"] for m in runs)
 
 
 def _median(runs: list[dict]) -> dict:
@@ -75,10 +88,27 @@ def _row(engine: str, large: int, runs: dict[int, list[dict]], target: float | N
     pairs = list(zip(runs[large], runs[SMALL]))
     rates = " / ".join(f"{a['rate']:,.0f} vs {b['rate']:,.0f}" for a, b in pairs)
     per_round = [round(a["rate"] / b["rate"], 2) for a, b in pairs if b["rate"]]
+    cpu_small, cpu_large = _median_cpu(runs[SMALL]), _median_cpu(runs[large])
     return compare(f"HTTP provisioning with {_label(large)} devices stored{engine}", "provisions/s", large_fig,
                    small_fig, f"the same with {_label(SMALL)} devices stored", target=target,
                    notes=[f"median of {len(pairs)} alternating rounds per side ({rates} provisions/s; ratio per "
-                          f"round {per_round})", *notes])
+                          f"round {per_round})",
+                          f"hub CPU per provisioning (median): {cpu_large:.2f} ms with {_label(large)} stored, "
+                          f"{cpu_small:.2f} ms with {_label(SMALL)} (CPU-bound rate ratio {cpu_small / cpu_large:.2f})",
+                          *notes], cpu_ratio=round(cpu_small / cpu_large, 3))
+
+
+def _sync(directory: Path) -> None:
+    """Flush a fresh copy to disk before the hub starts on it: otherwise the kernel writes
+    the copy's dirty pages (790 MB for 1M devices) back during the measurement, and the
+    hub's first checkpoint fsync waits for all of them (the 1M side alone pays that)."""
+    for path in directory.iterdir():
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def _sqlite(large: int, seconds: float, rounds: int, warm: bool) -> dict:
@@ -91,6 +121,7 @@ def _sqlite(large: int, seconds: float, rounds: int, warm: bool) -> dict:
         def measure(n: int, r: int) -> dict:
             work = root / f"run-{n}-{r}"
             shutil.copytree(root / f"seed-{n}", work)
+            _sync(work)
             try:
                 with hub(data_dir=work) as h:
                     return _load(h, seconds, warm, f"r{r}")
