@@ -7,7 +7,10 @@ each of them afresh (so every measurement starts from the same 1k or 1M devices)
 the copy to disk, starts a hub on it and runs the same wrk load as the HTTP provisioning scenario. The rounds
 alternate which size goes first (small, large; large, small; ...), so a drift in the
 machine's load (it is shared) falls on both sides alike, and the row compares the median
-rate of each side. One 10 s load per side moved the ratio between 0.65 and 0.79.
+rate of each side. One 10 s load per side moved the ratio between 0.65 and 0.79; on a busy
+machine single rounds still range widely (0.63-1.2 in one run), so each row also gives the
+hub's CPU time per provisioning on each side (its median ratio: the rate ratio the hub
+would reach with its core to itself), which others' work hardly moves.
 
 PostgreSQL: two fresh databases on ``GRIDLINKS_BENCH_PG`` (default
 postgres://postgres@127.0.0.1:5432/postgres), schema by ``gridlinks init``, filled by
@@ -28,7 +31,7 @@ from pathlib import Path
 from bench.common import VENV_BIN, HubProcess, _start, hub, stop
 from bench.load import wrk
 from bench.rows import compare, skipped
-from bench.scenarios.scaleout_provisioning import CLK_TCK, _ticks
+from bench.scenarios.scaleout_provisioning import CLK_TCK, _by_name, _ticks, _used
 from bench.seed_db import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -47,17 +50,23 @@ def _label(n: int) -> str:
     return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
 
 
-def _load(h, seconds: float, warm: bool, prefix: str) -> dict:
+def _load(h, seconds: float, warm: bool, prefix: str, postgres: bool = False) -> dict:
     """The wrk figures, and the CPU the hub process used per provisioning meanwhile (both
     its threads: event loop and SQLite). Unlike the rate, that barely moves when others'
-    work takes the hub's core for a while, so it says whether a gap is the hub's own."""
+    work takes the hub's core for a while, so it says whether a gap is the hub's own.
+    ``postgres``: also the CPU of every PostgreSQL process per provisioning (others' use of
+    the server included, if any)."""
     env = {"PKEY": h.key, "PSECRET": h.secret}
     if warm:
         wrk.run(h.http, "provision.lua", 1, env={**env, "PREFIX": f"warm{prefix}"})
-    ticks = _ticks(h.proc.pid)
+    ticks, pg = _ticks(h.proc.pid), _by_name("postgres") if postgres else {}
     figure = wrk.run(h.http, "provision.lua", seconds, env={**env, "PREFIX": prefix}).to_json()
-    used_ms = (_ticks(h.proc.pid) - ticks) / CLK_TCK * 1000
-    return {**figure, "hub_cpu_ms_per_provision": round(used_ms / max(1, figure["count"]), 3)}
+    count = max(1, figure["count"])
+    figure["hub_cpu_ms_per_provision"] = round((_ticks(h.proc.pid) - ticks) / CLK_TCK * 1000 / count, 3)
+    if postgres:
+        used = sum(_used(pg, _by_name("postgres")).values())
+        figure["postgresql_cpu_ms_per_provision"] = round(used / CLK_TCK * 1000 / count, 3)
+    return figure
 
 
 def _rounds(sizes: tuple[int, int], rounds: int, measure: Callable[[int, int], dict]) -> dict[int, list[dict]]:
@@ -69,8 +78,8 @@ def _rounds(sizes: tuple[int, int], rounds: int, measure: Callable[[int, int], d
     return runs
 
 
-def _median_cpu(runs: list[dict]) -> float:
-    return statistics.median(m["hub_cpu_ms_per_provision"] for m in runs)
+def _median_cpu(runs: list[dict], key: str = "hub_cpu_ms_per_provision") -> float:
+    return statistics.median(m[key] for m in runs)
 
 
 def _median(runs: list[dict]) -> dict:
@@ -95,7 +104,15 @@ def _row(engine: str, large: int, runs: dict[int, list[dict]], target: float | N
                           f"round {per_round})",
                           f"hub CPU per provisioning (median): {cpu_large:.2f} ms with {_label(large)} stored, "
                           f"{cpu_small:.2f} ms with {_label(SMALL)} (CPU-bound rate ratio {cpu_small / cpu_large:.2f})",
-                          *notes], cpu_ratio=round(cpu_small / cpu_large, 3))
+                          *_postgres_cpu(runs, large), *notes], cpu_ratio=round(cpu_small / cpu_large, 3))
+
+
+def _postgres_cpu(runs: dict[int, list[dict]], large: int) -> list[str]:
+    if "postgresql_cpu_ms_per_provision" not in runs[large][0]:
+        return []
+    pg_small, pg_large = (_median_cpu(runs[n], "postgresql_cpu_ms_per_provision") for n in (SMALL, large))
+    return [f"PostgreSQL CPU per provisioning (median, all its processes): {pg_large:.2f} ms with {_label(large)} "
+            f"stored, {pg_small:.2f} ms with {_label(SMALL)}"]
 
 
 def _sync(directory: Path) -> None:
@@ -154,7 +171,7 @@ def _postgres(large: int, seconds: float, rounds: int, warm: bool) -> dict:
             try:
                 h = HubProcess(proc, data_dir, ports, PROVISION_KEY, PROVISION_SECRET, ADMIN_PASSWORD,
                                data_dir / "hub.log", ADMIN_EMAIL)
-                return _load(h, seconds, warm, f"r{r}")
+                return _load(h, seconds, warm, f"r{r}", postgres=True)
             finally:
                 stop(proc)
 
