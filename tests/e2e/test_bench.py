@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bench.load import coap_load, http_batch, mqtt_load
+from bench.load import coap_load, http_batch, mqtt_load, open_loop
 from bench.report import markdown, shortfalls, table
 from bench.rows import absolute, compare, failed, skipped
 from bench.seed_db import init_data_dir, seed_devices
@@ -91,6 +91,20 @@ async def test_http_batch_runs_exactly_the_batch(running):
     assert (info["count"], info["errors"]) == (20, 0), info
     again = await http_batch.batch(http_batch.parse(["provision", *common, *keys]))
     assert (again["count"], again["errors"]) == (0, 20), again  # the names are taken: FAILURE each time
+
+
+async def test_open_loop_sends_on_schedule_and_times_from_it(running):
+    port = running.base_url.rsplit(":", 1)[1]
+    result = await open_loop.open_loop(open_loop.parse(
+        ["--port", port, "--rate", "40", "--seconds", SHORT, "--connections", "2", "--prefix", "ol",
+         "--key", running.key, "--secret", running.secret]))
+    assert (result["count"], result["errors"]) == (20, 0), result  # 40/s for half a second, every one SUCCESS
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["p999_ms"] <= result["max_ms"], result
+    assert result["target_rate"] == 40 and result["connections_opened"] >= 2, result
+    again = await open_loop.open_loop(open_loop.parse(
+        ["--port", port, "--rate", "40", "--seconds", SHORT, "--connections", "2", "--prefix", "ol",
+         "--key", running.key, "--secret", running.secret]))
+    assert (again["count"], again["errors"]) == (0, 20), again  # the names are taken: FAILURE, counted as errors
 
 
 async def test_seeded_database_opens_as_the_hubs_own(tmp_path):
