@@ -168,7 +168,8 @@ class Storage:
         self.writer = writer(client, self.commit_observers)
         self.writer.start()
         if self._sqlite_file is not None:
-            self.checkpointer = WalCheckpointer(self._sqlite_file, WAL_CHECKPOINT_PAGES, self.sqlite_synchronous)
+            self.checkpointer = WalCheckpointer(self._sqlite_file, WAL_CHECKPOINT_PAGES, self.writer.finish_log,
+                                                self.sqlite_synchronous)
             self.checkpointer.start()
 
     def submit(self, ops: Sequence[Op]) -> asyncio.Future:

@@ -402,6 +402,7 @@ class SqliteGroupWriter:
         self.batches = 0
         self.units = 0
         self.health_state = WriterHealth()
+        self._finish_log = False
 
     def start(self) -> None:
         from aiosqlite import Connection
@@ -460,12 +461,31 @@ class SqliteGroupWriter:
                         pending.future.set_result(None)
                     else:
                         pending.future.set_exception(result)
+                if self._finish_log:
+                    self._finish_log = False
+                    await self._checkpoint()
 
     def health(self) -> dict[str, Any]:
         """``{"ok": bool, ...}``: not ok while the database refuses commits, or while
         units wait longer than ``STALL_S`` without a commit (a wedged writer)."""
         oldest = self._queue[0].queued_at if self._queue else None
         return self.health_state.report(oldest)
+
+    def finish_log(self) -> None:
+        """Checkpoint the WAL's last frames right after the next commit (its units already
+        answered), from this connection, between two batches: then nothing is left to copy
+        and the following batch writes the log from its start again. Asked for by the
+        :class:`~gridlinks.core.storage.checkpoint.WalCheckpointer` once the log is long;
+        done here because only the writer knows a moment when no commit is under way, and
+        a checkpoint that waits for one (RESTART) holds up the commits behind it too."""
+        self._finish_log = True
+
+    async def _checkpoint(self) -> None:
+        try:
+            async with self._client.acquire_connection() as conn:
+                await conn._execute(lambda: conn._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+        except sqlite3.Error as exc:  # the next pass of the checkpointer tries again
+            log.warning("WAL checkpoint after a commit failed: %s", exc)
 
     async def _write_batch(self, batch: list[_Pending]) -> list[Exception | None]:
         groups = _group_by_shape(batch)

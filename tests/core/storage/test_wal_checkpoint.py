@@ -1,10 +1,12 @@
 """WAL checkpoints run beside the writer (core/storage/checkpoint.py): commits never
-checkpoint, the log starts over once it is long, and nothing committed is lost."""
+checkpoint, a long log is finished by the writer between two batches and starts over,
+and nothing committed is lost."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 from gridlinks.core.storage.database import Storage
 from gridlinks.core.storage.models import AuditEvent
@@ -12,10 +14,16 @@ from gridlinks.core.storage.writes import Insert
 
 
 def _log_frames(path) -> int:
-    """Frames in the WAL now (a PASSIVE checkpoint reports them; it changes nothing else)."""
+    """Frames in the WAL now, as a PASSIVE checkpoint reports them (-1 while the hub's
+    checkpointer holds the checkpoint lock: asked again)."""
     db = sqlite3.connect(str(path))
     try:
-        return db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        for _ in range(200):
+            frames = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+            if frames >= 0:
+                return frames
+            time.sleep(0.01)
+        raise AssertionError("the checkpoint lock stayed taken for 2 s")
     finally:
         db.close()
 
@@ -41,9 +49,13 @@ async def test_commits_do_not_checkpoint_and_the_log_starts_over(tmp_path):
             written += 50
             assert written < 200_000, "the checkpointer never restarted the log"
         frames_before = _log_frames(storage.sqlite_path)
-        await storage.write([_row(written)])  # the first commit after a restart writes the log from its start
-        written += 1
-        assert _log_frames(storage.sqlite_path) < max(frames_before, 200)
+        assert frames_before >= 200
+        # The next commit is followed by the writer's own checkpoint of the last frames;
+        # the one after it writes the log from its start.
+        for _ in range(2):
+            await storage.write([_row(written)])
+            written += 1
+        assert _log_frames(storage.sqlite_path) < 50
         assert await AuditEvent.filter(action="test").count() == written
     finally:
         await storage.close()
@@ -64,6 +76,6 @@ async def test_a_checkpoint_pass_copies_what_is_committed(tmp_path):
             _, log_frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
             db.close()
-        assert copied == log_frames  # everything committed is in the database file now
+        assert copied == log_frames >= 0  # everything committed is in the database file now
     finally:
         await storage.close()
