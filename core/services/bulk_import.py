@@ -287,9 +287,14 @@ class BulkImporter:
                            result: ImportResult) -> None:
         """Parse, check and write the lines of a chunk, each atomic on its own; the outcome
         of each in ``result``."""
-        # The names as parse_line reads them (a line that fails to parse looks up a name for nothing).
+        # The names as parse_line reads them (a line that fails to parse looks up a name for
+        # nothing). A name longer than the column holds cannot be there (and the ORM's
+        # filter refuses it: the whole import stopped on one such line); its line fails
+        # on its own when written.
         index = next(i for i, col in enumerate(mapping.columns) if col["type"] == "NAME")
-        names = [row[index].strip() for _, row in chunk if index < len(row)]
+        longest = Device._meta.fields_map["name"].max_length
+        names = [name for name in (row[index].strip() for _, row in chunk if index < len(row))
+                 if len(name) <= longest]
         # SQLite: the chunk's units are prepared rows committed together (core/storage/bulk_rows.py);
         # PostgreSQL: each line is a unit of the writer, in its own transaction.
         rows = self._rows() if self.storage.dialect == "sqlite" else None
