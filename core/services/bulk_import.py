@@ -34,7 +34,7 @@ from gridlinks.core.events import BulkImportFinished
 from gridlinks.core.services.conflicts import CREDENTIALS_ID, DEVICE_NAME, broken_rule, conflict_message
 from gridlinks.core.services.credentials import replace_credentials_ops
 from gridlinks.core.services.devices import attribute_upsert, telemetry_ops
-from gridlinks.core.storage.bulk_rows import NewDeviceRows, existing_device_ids, write_units
+from gridlinks.core.storage.bulk_rows import NewDeviceRows, existing_devices, in_file_order, write_units
 from gridlinks.core.storage.models import BulkImportJob, Device, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.storage.writes import Delete, Insert, NoRowMatched, Update, compile_op
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
@@ -299,8 +299,11 @@ class BulkImporter:
         # PostgreSQL: each line is a unit of the writer, in its own transaction.
         rows = self._rows() if self.storage.dialect == "sqlite" else None
         existing: dict[str, Any]
+        held: dict[str, str | None] = {}  # SQLite: the credentials id each existing device holds
         if rows is not None:
-            existing = await existing_device_ids(self.storage, tenant.id, names)
+            found = await existing_devices(self.storage, tenant.id, names)
+            existing = {name: device_id for name, (device_id, _) in found.items()}
+            held = {name: credentials_id for name, (_, credentials_id) in found.items()}
         else:
             existing = dict(await Device.filter(tenant=tenant, name__in=names).values_list("name", "id"))
         # Per line to write: its unit, and (number, name, credentials column, created, profile name).
@@ -309,6 +312,7 @@ class BulkImporter:
         # garbage collections; what is kept is tuples, which the collector stops tracking.
         units: list[Any] = []
         about: list[tuple[int, str, str | None, bool, str]] = []
+        claims: list[tuple[str | None, str | None]] = []  # credentials each unit stores and gives up
         for position, (number, row) in enumerate(chunk, 1):
             if position % self.YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a large chunk does not hold up other requests
@@ -319,8 +323,8 @@ class BulkImporter:
                 continue
             device_id = existing.get(line.name)
             try:
-                unit, profile_name = await self._line_ops(tenant, line, device_id, mapping, default_profile,
-                                                          profiles, rows)
+                unit, profile_name, takes = await self._line_ops(tenant, line, device_id, mapping,
+                                                                 default_profile, profiles, rows)
             except LineError as exc:
                 result.fail(number, line.name, exc.column, str(exc))
                 continue
@@ -329,8 +333,9 @@ class BulkImporter:
                 continue
             units.append(unit)
             about.append((number, line.name, line.cred_column, device_id is None, profile_name))
+            claims.append((takes, held.get(line.name) if takes is not None else None))
         if rows is not None:
-            errors = await write_units(self.storage, units)
+            errors = await write_units(self.storage, units, grouped=in_file_order(claims))
         else:
             errors = await asyncio.gather(*(self.storage.write(ops) for ops in units), return_exceptions=True)
         for (number, name, cred_column, created, profile_name), error in zip(about, errors):
@@ -373,8 +378,9 @@ class BulkImporter:
 
     async def _line_ops(self, tenant: Tenant, line: _Line, device_id: Any, mapping: Mapping,
                         default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile],
-                        rows: NewDeviceRows | None = None) -> tuple[Any, str]:
-        """The line's unit and the name of the device's profile. The unit is writer ops, or
+                        rows: NewDeviceRows | None = None) -> tuple[Any, str, str | None]:
+        """The line's unit, the name of the device's profile and the credentials id the unit
+        stores (None: it keeps the device's credentials). The unit is writer ops, or
         with ``rows`` (SQLite) ``(sql, params)`` statements: a new device's two rows built
         directly, any other op compiled as the group writer would."""
         spec = None
@@ -421,11 +427,12 @@ class BulkImporter:
                 ops += [attribute_upsert(device_id, scope, k, v, ts) for k, v in attrs.items()]
             if line.telemetry:
                 ops += telemetry_ops(device_id, [(ts, line.telemetry)])
+        takes = spec.id if spec is not None else None
         if rows is None:
-            return ops, profile.name
+            return ops, profile.name, takes
         if ops:  # compile_op refuses what the writer would (an over-long value: BadRequest)
             prepared += tuple((st.sql, st.params) for st in (compile_op(op, "sqlite") for op in ops))
-        return prepared, profile.name
+        return prepared, profile.name, takes
 
 
 def count_lines(text: str, delimiter: str, header: bool) -> int:

@@ -119,7 +119,9 @@ def _group(units: Sequence[Unit]) -> list[tuple[str, list[Sequence[Any]]]]:
     an import unit is ``[update device, delete credentials, insert credentials, ...]`` or
     ``[insert device, insert credentials, ...]``, and this order keeps every unit's own
     order (a credentials row is never inserted before its device, nor deleted after
-    its replacement was inserted)."""
+    its replacement was inserted). Across units, running deletes first differs from
+    writing the units one by one only when a unit wants credentials a later unit gives
+    up; the importer then asks for one by one (:func:`in_file_order`)."""
     groups: dict[str, list[Sequence[Any]]] = {}
     for unit in units:
         for sql, params in unit:
@@ -135,24 +137,33 @@ def _group(units: Sequence[Unit]) -> list[tuple[str, list[Sequence[Any]]]]:
     return sorted(groups.items(), key=lambda item: rank(item[0]))
 
 
+class _OneByOne(Exception):
+    """The chunk is to be written unit by unit from the start."""
+
+
 def _rollback(db: sqlite3.Connection) -> None:
     if db.in_transaction:
         db.execute("ROLLBACK")
 
 
-def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit]) -> list[Exception | None]:
+def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit], grouped: bool = True) -> list[Exception | None]:
     """In the SQLite thread: all units in one transaction, each SQL text as one
-    executemany; on any failure, rolled back and replayed unit by unit in savepoints.
-    Per unit, None (committed) or its error. Never returns inside a transaction."""
+    executemany; on any failure (or without ``grouped``: at once), rolled back and
+    replayed unit by unit in savepoints. Per unit, None (committed) or its error. Never
+    returns inside a transaction."""
     if db.in_transaction:
         log.warning("bulk rows: the connection was inside a transaction; rolled it back")
         _rollback(db)
     try:
+        if not grouped:
+            raise _OneByOne
         db.execute("BEGIN IMMEDIATE")
         for sql, rows in _group(units):
             db.executemany(sql, rows)
         db.execute("COMMIT")
         return [None] * len(units)
+    except _OneByOne:
+        pass
     except Exception as exc:
         _rollback(db)
         if unit_error(exc) is None:
@@ -184,11 +195,11 @@ def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit]) -> list[Exce
     return results
 
 
-async def write_units(storage: Any, units: Sequence[Unit]) -> list[Exception | None]:
+async def write_units(storage: Any, units: Sequence[Unit], grouped: bool = True) -> list[Exception | None]:
     """Commit ``units`` (each atomic on its own) in one transaction on the storage's SQLite
     connection, in one hop to its thread; per unit, None or its error (IntegrityError /
-    BadRequest as the group writer gives them). Commit observers are told, as for a
-    writer batch."""
+    BadRequest as the group writer gives them). ``grouped=False``: one by one from the
+    start (see :func:`in_file_order`). Commit observers are told, as for a writer batch."""
     if not units:
         return []
     started = time.monotonic()
@@ -196,7 +207,7 @@ async def write_units(storage: Any, units: Sequence[Unit]) -> list[Exception | N
     async with client.acquire_connection() as conn:
         # As the group writer does (core/storage/writes.py, checked at its start): one hop
         # to aiosqlite's thread for the whole chunk.
-        results = await conn._execute(write_units_sync, conn._conn, units)
+        results = await conn._execute(write_units_sync, conn._conn, units, grouped)
     elapsed = time.monotonic() - started
     for observer in storage.commit_observers:
         try:
@@ -206,14 +217,32 @@ async def write_units(storage: Any, units: Sequence[Unit]) -> list[Exception | N
     return results
 
 
-async def existing_device_ids(storage: Any, tenant_id: Any, names: Sequence[str]) -> dict[str, str]:
-    """Name -> id of the tenant's devices among ``names``, in one query (SQLite)."""
+async def existing_devices(storage: Any, tenant_id: Any, names: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """Name -> (id, credentials id or None) of the tenant's devices among ``names``, in one
+    query (SQLite)."""
     if not names:
         return {}
-    sql = f'SELECT "name", "id" FROM "device" WHERE "tenant_id" = ? AND "name" IN ({", ".join("?" * len(names))})'
+    sql = ('SELECT d."name", d."id", c."credentials_id" FROM "device" d '
+           'LEFT JOIN "device_credentials" c ON c."device_id" = d."id" '
+           f'WHERE d."tenant_id" = ? AND d."name" IN ({", ".join("?" * len(names))})')
     params = [str(tenant_id), *names]
 
-    def read(db: sqlite3.Connection) -> list[tuple[str, str]]:
-        return [(row[0], row[1]) for row in db.execute(sql, params).fetchall()]
+    def read(db: sqlite3.Connection) -> dict[str, tuple[str, str | None]]:
+        return {row[0]: (row[1], row[2]) for row in db.execute(sql, params).fetchall()}
     async with storage.connection().acquire_connection() as conn:
-        return dict(await conn._execute(read, conn._conn))
+        return await conn._execute(read, conn._conn)
+
+
+def in_file_order(claims: Sequence[tuple[str | None, str | None]]) -> bool:
+    """Whether grouping a chunk's units (deletes first, see :func:`_group`) gives what
+    writing them one by one in order would. ``claims``: per unit, the credentials id it
+    stores and the one it gives up (an existing device's, replaced), or None. The one
+    case it does not: a unit wants credentials that a *later* unit's device gives up
+    (one by one, the earlier unit fails; grouped, the delete runs first and it wins)."""
+    given_up_later: set[str] = set()
+    for takes, gives_up in reversed(claims):
+        if takes is not None and takes in given_up_later:
+            return False
+        if gives_up is not None:
+            given_up_later.add(gives_up)
+    return True

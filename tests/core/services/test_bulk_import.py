@@ -113,3 +113,16 @@ async def test_prepared_rows_are_what_the_writer_stores(running):
 
 def _columns(sql: str) -> list[str]:
     return [c.strip().strip('"') for c in sql.split("(", 1)[1].split(")", 1)[0].split(",")]
+
+
+async def test_lines_take_effect_in_file_order(running_db, chunk):
+    """A token an existing device gives up on a later line is still its own for an earlier
+    line: the earlier line fails, as if the lines had been written one by one in order
+    (on SQLite the chunk is then written line by line, not grouped)."""
+    if running_db.hub.storage.dialect != "sqlite" and chunk != 2:
+        pytest.skip("on PostgreSQL the lines of a chunk commit concurrently")
+    await _import(running_db, "holder,,tok-held,\n")
+    result = await _import(running_db, "early,,tok-held,\nholder,,tok-new,\nlate,,tok-held,\n")
+    assert result.errors_list == ["Line 1 (device early, column ACCESS_TOKEN): "
+                                  "Device credentials are already assigned to another device!"]
+    assert await _tokens() == {"holder": "tok-new", "late": "tok-held"}
