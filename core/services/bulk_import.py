@@ -34,7 +34,7 @@ from gridlinks.core.events import BulkImportFinished
 from gridlinks.core.services.conflicts import CREDENTIALS_ID, DEVICE_NAME, broken_rule, conflict_message
 from gridlinks.core.services.credentials import replace_credentials_ops
 from gridlinks.core.services.devices import attribute_upsert, telemetry_ops
-from gridlinks.core.storage.bulk_rows import NewDeviceRows, existing_devices, in_file_order, write_units
+from gridlinks.core.storage.bulk_rows import NewDeviceRows, existing_devices, write_units
 from gridlinks.core.storage.models import BulkImportJob, Device, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.storage.writes import Delete, Insert, NoRowMatched, Update, compile_op
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
@@ -312,7 +312,8 @@ class BulkImporter:
         # garbage collections; what is kept is tuples, which the collector stops tracking.
         units: list[Any] = []
         about: list[tuple[int, str, str | None, bool, str]] = []
-        claims: list[tuple[str | None, str | None]] = []  # credentials each unit stores and gives up
+        # Per unit: the credentials id it stores, the one its device gives up, the device's id.
+        claims: list[tuple[str | None, str | None, Any]] = []
         for position, (number, row) in enumerate(chunk, 1):
             if position % self.YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a large chunk does not hold up other requests
@@ -323,8 +324,8 @@ class BulkImporter:
                 continue
             device_id = existing.get(line.name)
             try:
-                unit, profile_name, takes = await self._line_ops(tenant, line, device_id, mapping,
-                                                                 default_profile, profiles, rows)
+                unit, profile_name, takes, unit_device = await self._line_ops(
+                    tenant, line, device_id, mapping, default_profile, profiles, rows)
             except LineError as exc:
                 result.fail(number, line.name, exc.column, str(exc))
                 continue
@@ -333,9 +334,9 @@ class BulkImporter:
                 continue
             units.append(unit)
             about.append((number, line.name, line.cred_column, device_id is None, profile_name))
-            claims.append((takes, held.get(line.name) if takes is not None else None))
+            claims.append((takes, held.get(line.name) if takes is not None else None, unit_device))
         if rows is not None:
-            errors = await write_units(self.storage, units, grouped=in_file_order(claims))
+            errors = await write_units(self.storage, units, claims)
         else:
             errors = await asyncio.gather(*(self.storage.write(ops) for ops in units), return_exceptions=True)
         for (number, name, cred_column, created, profile_name), error in zip(about, errors):
@@ -378,9 +379,9 @@ class BulkImporter:
 
     async def _line_ops(self, tenant: Tenant, line: _Line, device_id: Any, mapping: Mapping,
                         default_profile: DeviceProfile | None, profiles: dict[str, DeviceProfile],
-                        rows: NewDeviceRows | None = None) -> tuple[Any, str, str | None]:
-        """The line's unit, the name of the device's profile and the credentials id the unit
-        stores (None: it keeps the device's credentials). The unit is writer ops, or
+                        rows: NewDeviceRows | None = None) -> tuple[Any, str, str | None, Any]:
+        """The line's unit, the name of the device's profile, the credentials id the unit
+        stores (None: it keeps the device's credentials) and the device's id. The unit is writer ops, or
         with ``rows`` (SQLite) ``(sql, params)`` statements: a new device's two rows built
         directly, any other op compiled as the group writer would."""
         spec = None
@@ -429,10 +430,10 @@ class BulkImporter:
                 ops += telemetry_ops(device_id, [(ts, line.telemetry)])
         takes = spec.id if spec is not None else None
         if rows is None:
-            return ops, profile.name, takes
+            return ops, profile.name, takes, device_id
         if ops:  # compile_op refuses what the writer would (an over-long value: BadRequest)
             prepared += tuple((st.sql, st.params) for st in (compile_op(op, "sqlite") for op in ops))
-        return prepared, profile.name, takes
+        return prepared, profile.name, takes, device_id
 
 
 def count_lines(text: str, delimiter: str, header: bool) -> int:

@@ -146,48 +146,50 @@ def _rollback(db: sqlite3.Connection) -> None:
         db.execute("ROLLBACK")
 
 
-def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit], grouped: bool = True) -> list[Exception | None]:
+Claim = tuple[str | None, str | None, Any]  # credentials id stored, credentials id given up, device id
+
+
+def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
+                     claims: Sequence[Claim] | None = None) -> list[Exception | None]:
     """In the SQLite thread: all units in one transaction, each SQL text as one
-    executemany; on any failure (or without ``grouped``: at once), rolled back and
-    replayed unit by unit in savepoints. Per unit, None (committed) or its error. Never
+    executemany. If that fails (or cannot be grouped, see :func:`in_file_order`), it is
+    rolled back and written again in parts, each in a savepoint: the units expected to
+    fail (see :func:`_expected_failures`) one by one, the runs between them grouped (a
+    run that still fails, one by one). Per unit, None (committed) or its error. Never
     returns inside a transaction."""
     if db.in_transaction:
         log.warning("bulk rows: the connection was inside a transaction; rolled it back")
         _rollback(db)
-    try:
-        if not grouped:
-            raise _OneByOne
-        db.execute("BEGIN IMMEDIATE")
-        for sql, rows in _group(units):
-            db.executemany(sql, rows)
-        db.execute("COMMIT")
-        return [None] * len(units)
-    except _OneByOne:
-        pass
-    except Exception as exc:
-        _rollback(db)
-        if unit_error(exc) is None:
-            raise  # the database itself failed
-    except BaseException:
-        _rollback(db)
-        raise
-    results: list[Exception | None] = []
+    grouped = claims is None or in_file_order(claims)
+    if grouped:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for sql, rows in _group(units):
+                db.executemany(sql, rows)
+            db.execute("COMMIT")
+            return [None] * len(units)
+        except Exception as exc:
+            _rollback(db)
+            if unit_error(exc) is None:
+                raise  # the database itself failed
+        except BaseException:
+            _rollback(db)
+            raise
+    results: list[Exception | None] = [None] * len(units)
     try:
         db.execute("BEGIN IMMEDIATE")
-        for unit in units:
-            db.execute("SAVEPOINT unit")
-            try:
-                for sql, params in unit:
-                    db.execute(sql, params)
-            except Exception as exc:
-                error = unit_error(exc)
-                if error is None:
-                    raise
-                db.execute("ROLLBACK TO unit")
-                results.append(error)
-            else:
-                results.append(None)
-            db.execute("RELEASE unit")
+        if grouped and claims is not None:
+            failing = _expected_failures(db, claims)
+            start = 0
+            for index in [*sorted(failing), len(units)]:
+                if start < index:
+                    _write_part(db, units, start, index, results)
+                if index < len(units):
+                    _write_part(db, units, index, index + 1, results)
+                start = index + 1
+        else:
+            for index in range(len(units)):
+                _write_part(db, units, index, index + 1, results)
         db.execute("COMMIT")
     except BaseException:
         _rollback(db)
@@ -195,11 +197,66 @@ def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit], grouped: boo
     return results
 
 
-async def write_units(storage: Any, units: Sequence[Unit], grouped: bool = True) -> list[Exception | None]:
+def _write_part(db: sqlite3.Connection, units: Sequence[Unit], start: int, stop: int,
+                results: list[Exception | None]) -> None:
+    """Inside a transaction: ``units[start:stop]`` grouped in a savepoint (one unit: its
+    statements in its order); if that fails, unit by unit."""
+    db.execute("SAVEPOINT part")
+    try:
+        if stop - start == 1:
+            for sql, params in units[start]:
+                db.execute(sql, params)
+        else:
+            for sql, rows in _group(units[start:stop]):
+                db.executemany(sql, rows)
+    except Exception as exc:
+        error = unit_error(exc)
+        if error is None:
+            raise  # the database itself: the whole chunk fails
+        db.execute("ROLLBACK TO part")
+        db.execute("RELEASE part")
+        if stop - start == 1:
+            results[start] = error
+        else:
+            for index in range(start, stop):
+                _write_part(db, units, index, index + 1, results)
+        return
+    db.execute("RELEASE part")
+
+
+def _expected_failures(db: sqlite3.Connection, claims: Sequence[Claim]) -> set[int]:
+    """The units that, written one by one in order, would store credentials another device
+    holds by then (held before the chunk, or stored by an earlier unit of it): one query
+    for the holders, then the chunk played through in memory. Only a guide for splitting
+    the replay: every unit is still written, and the database decides."""
+    wanted = sorted({takes for takes, _, _ in claims if takes is not None})
+    holder: dict[str, Any] = {}
+    for start in range(0, len(wanted), 30_000):  # below SQLite's limit of parameters
+        part = wanted[start:start + 30_000]
+        sql = (f'SELECT "credentials_id", "device_id" FROM "device_credentials" '
+               f'WHERE "credentials_id" IN ({", ".join("?" * len(part))})')
+        holder.update((row[0], row[1]) for row in db.execute(sql, part).fetchall())
+    failing = set()
+    for index, (takes, gives_up, device_id) in enumerate(claims):
+        if takes is None:
+            continue
+        device = str(device_id)
+        if holder.get(takes, device) != device:
+            failing.add(index)
+            continue
+        if gives_up is not None and holder.get(gives_up) == device:
+            del holder[gives_up]
+        holder[takes] = device
+    return failing
+
+
+async def write_units(storage: Any, units: Sequence[Unit],
+                      claims: Sequence[Claim] | None = None) -> list[Exception | None]:
     """Commit ``units`` (each atomic on its own) in one transaction on the storage's SQLite
     connection, in one hop to its thread; per unit, None or its error (IntegrityError /
-    BadRequest as the group writer gives them). ``grouped=False``: one by one from the
-    start (see :func:`in_file_order`). Commit observers are told, as for a writer batch."""
+    BadRequest as the group writer gives them). ``claims``: per unit, the credentials it
+    stores and gives up and its device (see :func:`write_units_sync`). Commit observers
+    are told, as for a writer batch."""
     if not units:
         return []
     started = time.monotonic()
@@ -207,7 +264,7 @@ async def write_units(storage: Any, units: Sequence[Unit], grouped: bool = True)
     async with client.acquire_connection() as conn:
         # As the group writer does (core/storage/writes.py, checked at its start): one hop
         # to aiosqlite's thread for the whole chunk.
-        results = await conn._execute(write_units_sync, conn._conn, units, grouped)
+        results = await conn._execute(write_units_sync, conn._conn, units, claims)
     elapsed = time.monotonic() - started
     for observer in storage.commit_observers:
         try:
@@ -233,14 +290,14 @@ async def existing_devices(storage: Any, tenant_id: Any, names: Sequence[str]) -
         return await conn._execute(read, conn._conn)
 
 
-def in_file_order(claims: Sequence[tuple[str | None, str | None]]) -> bool:
+def in_file_order(claims: Sequence[Claim]) -> bool:
     """Whether grouping a chunk's units (deletes first, see :func:`_group`) gives what
     writing them one by one in order would. ``claims``: per unit, the credentials id it
     stores and the one it gives up (an existing device's, replaced), or None. The one
     case it does not: a unit wants credentials that a *later* unit's device gives up
     (one by one, the earlier unit fails; grouped, the delete runs first and it wins)."""
     given_up_later: set[str] = set()
-    for takes, gives_up in reversed(claims):
+    for takes, gives_up, _ in reversed(claims):
         if takes is not None and takes in given_up_later:
             return False
         if gives_up is not None:
