@@ -25,7 +25,7 @@ async def _tokens() -> dict[str, str]:
     return {row.device.name: row.credentials_id for row in rows}
 
 
-@pytest.fixture(params=[8192, 2])
+@pytest.fixture(params=[BulkImporter.CHUNK, 2])
 def chunk(request, monkeypatch):
     """The default chunk, and small ones (chunks of two lines on SQLite, a yield each line;
     one line on PostgreSQL)."""
