@@ -34,7 +34,7 @@ from gridlinks.core.events import BulkImportFinished
 from gridlinks.core.services.conflicts import CREDENTIALS_ID, DEVICE_NAME, broken_rule, conflict_message
 from gridlinks.core.services.credentials import replace_credentials_ops
 from gridlinks.core.services.devices import attribute_upsert, telemetry_ops
-from gridlinks.core.storage.bulk_rows import NewDeviceRows, existing_devices, write_units
+from gridlinks.core.storage.bulk_rows import NewDeviceRows, checkpoint, existing_devices, write_units
 from gridlinks.core.storage.models import BulkImportJob, Device, DeviceProfile, Scope, Tenant, now_ms
 from gridlinks.core.storage.writes import Delete, Insert, NoRowMatched, Update, compile_op
 from gridlinks.core.types import ProvisionRefused, ProvisionRequest
@@ -241,6 +241,8 @@ class BulkImporter:
                 step = on_progress(len(numbered) - len(queue), len(numbered))
                 if inspect.isawaitable(step):
                     await step
+        if self.storage.dialect == "sqlite":
+            await checkpoint(self.storage)
         result.sort_errors()
         await self.bus.fire(BulkImportFinished(outcome="SUCCESS" if not result.errors else "PARTIAL",
                                                tenant_id=str(tenant.id), actor=actor, file_name=file_name,

@@ -151,6 +151,34 @@ Claim = tuple[str | None, str | None, Any]  # credentials id stored, credentials
 
 def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
                      claims: Sequence[Claim] | None = None) -> list[Exception | None]:
+    """See :func:`_write_units_sync`; the chunk's own commit does not checkpoint the WAL
+    (``wal_autocheckpoint`` is off for it and put back right after): the import
+    checkpoints once at its end (:func:`checkpoint`), and any other commit in between
+    checkpoints as usual. Each chunk's checkpoint (writing the random-key index pages
+    back to the database and two fsyncs) cost ~15 % of a 100k-line import's time."""
+    every = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    try:
+        return _write_units_sync(db, units, claims)
+    finally:
+        db.execute(f"PRAGMA wal_autocheckpoint={int(every)}")
+
+
+def checkpoint_sync(db: sqlite3.Connection) -> None:
+    """Copy the WAL into the database (PASSIVE: never waits for readers), syncing both."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+async def checkpoint(storage: Any) -> None:
+    """After an import's last chunk: its chunks durable even against a power loss before
+    the import answers (a commit under synchronous=NORMAL survives a crash of the
+    process, not of the machine, until a checkpoint)."""
+    async with storage.connection().acquire_connection() as conn:
+        await conn._execute(checkpoint_sync, conn._conn)
+
+
+def _write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
+                      claims: Sequence[Claim] | None = None) -> list[Exception | None]:
     """In the SQLite thread: all units in one transaction, each SQL text as one
     executemany. If that fails (or cannot be grouped, see :func:`in_file_order`), it is
     rolled back and written again in parts, each in a savepoint: the units expected to
