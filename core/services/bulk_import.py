@@ -198,8 +198,8 @@ class BulkImporter:
     unit of the group writer, in its own transaction."""
 
     # Lines per chunk (one transaction) on SQLite. Large, because most of SQLite's cost
-    # per transaction is the pages of the random-key indexes (device id, credentials id
-    # and device) written again to the WAL, and checkpointed, by every transaction: 512
+    # per transaction is the index pages it touches (the token's index is random) written
+    # again to the WAL, and checkpointed, by every transaction: 512
     # lines a transaction cost about twice the SQLite time per line of 8,192, and 16,384
     # saved another ~10 % of the import's CPU on 100k lines. A chunk holds the database
     # connection for up to about half a second, during which other writes and ORM reads wait.

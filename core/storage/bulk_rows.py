@@ -24,12 +24,12 @@ SQLite only: on PostgreSQL each unit is its own transaction through the writer.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from gridlinks.core.storage.ids import new_id_texts
 from gridlinks.core.storage.models import Device, DeviceCredentials
 from gridlinks.core.storage.writes import unit_error
 
@@ -37,20 +37,6 @@ log = logging.getLogger(__name__)
 
 Statement = tuple[str, Sequence[Any]]
 Unit = Sequence[Statement]  # tuples: untracked by the garbage collector once it saw them
-
-_VARIANT = "89ab"
-
-
-def uuid4_strings(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` gives them,
-    from one ``os.urandom`` call (a quarter of the cost of ``uuid4()`` each)."""
-    raw = os.urandom(16 * count).hex()
-    out = []
-    for i in range(0, 32 * count, 32):
-        h = raw[i:i + 32]
-        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}")
-    return out
-
 
 def _insert_sql(model: Any, names: Sequence[str]) -> str:
     meta = model._meta
@@ -95,7 +81,7 @@ class NewDeviceRows:
 
     def new_id(self) -> str:
         if not self._ids:
-            self._ids = uuid4_strings(1024)
+            self._ids = new_id_texts(1024)[::-1]  # popped from the end: in time order
         return self._ids.pop()
 
     def _str(self, value: Any) -> str:
@@ -149,21 +135,6 @@ def _rollback(db: sqlite3.Connection) -> None:
 Claim = tuple[str | None, str | None, Any]  # credentials id stored, credentials id given up, device id
 
 
-def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
-                     claims: Sequence[Claim] | None = None) -> list[Exception | None]:
-    """See :func:`_write_units_sync`; the chunk's own commit does not checkpoint the WAL
-    (``wal_autocheckpoint`` is off for it and put back right after): the import
-    checkpoints once at its end (:func:`checkpoint`), and any other commit in between
-    checkpoints as usual. Each chunk's checkpoint (writing the random-key index pages
-    back to the database and two fsyncs) cost ~15 % of a 100k-line import's time."""
-    every = db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-    db.execute("PRAGMA wal_autocheckpoint=0")
-    try:
-        return _write_units_sync(db, units, claims)
-    finally:
-        db.execute(f"PRAGMA wal_autocheckpoint={int(every)}")
-
-
 def checkpoint_sync(db: sqlite3.Connection) -> None:
     """Copy the WAL into the database (PASSIVE: never waits for readers), syncing both."""
     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -177,7 +148,7 @@ async def checkpoint(storage: Any) -> None:
         await conn._execute(checkpoint_sync, conn._conn)
 
 
-def _write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
+def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
                       claims: Sequence[Claim] | None = None) -> list[Exception | None]:
     """In the SQLite thread: all units in one transaction, each SQL text as one
     executemany. If that fails (or cannot be grouped, see :func:`in_file_order`), it is

@@ -218,6 +218,12 @@ class _Statement:
     params: list[Any]
     shape: tuple  # statements with equal shapes run together in one executemany
     guard: bool = False  # the unit fails (NoRowMatched) if this statement changes no row
+    # An insert (or upsert) may run before or after other units' statements of another
+    # shape: if that mattered, a constraint fails and the batch is replayed in order.
+    # An update or a delete may not: run early, it could change or remove rows a later
+    # unit of the batch writes (a device's attributes deleted by a RESET re-provisioning
+    # *after* a telemetry unit queued behind it stored its values), silently.
+    reorderable: bool = True
 
 
 def _placeholders(dialect: str, start: int, count: int) -> list[str]:
@@ -240,9 +246,9 @@ def compile_op(op: Op, dialect: str) -> _Statement:
     if isinstance(op, Update):
         sql, converters = _shape(op, dialect, tuple(op.values) + tuple(where), len(op.values))
         given = [*op.values.values(), *where.values()]
-        return _Statement(sql, [c(v) for c, v in zip(converters, given)], (sql,), op.guard)
+        return _Statement(sql, [c(v) for c, v in zip(converters, given)], (sql,), op.guard, reorderable=False)
     sql, converters = _shape(op, dialect, tuple(where))
-    return _Statement(sql, [c(v) for c, v in zip(converters, where.values())], (sql,))
+    return _Statement(sql, [c(v) for c, v in zip(converters, where.values())], (sql,), reorderable=False)
 
 
 @dataclass(frozen=True)
@@ -539,9 +545,12 @@ def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | 
     if db.in_transaction:  # cannot happen through the writer; never build on a stale one
         log.warning("group commit: the connection was inside a transaction; rolled it back")
         _rollback(db)
-    # A guarded update must see its own row count, which executemany sums over units:
-    # a batch holding one runs unit by unit (claims are rare; telemetry never has one).
-    if not any(st.guard for statements in units for st in statements):
+    # Grouping runs each shape's rows together, in the order shapes first appear: safe
+    # for inserts (see _Statement.reorderable). A batch holding an update or a delete runs
+    # unit by unit: a guarded update must also see its own row count, which executemany
+    # sums over units. Provisioning and telemetry are inserts; updates and deletes (claims,
+    # re-provisioning, credential changes) are rare.
+    if all(st.reorderable for statements in units for st in statements):
         try:
             db.execute("BEGIN IMMEDIATE")
             for sql, rows in groups:

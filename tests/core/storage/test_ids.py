@@ -29,3 +29,16 @@ def test_ids_of_one_millisecond_differ():
     same_ms = [new_id(now_ms=1_800_000_000_000) for _ in range(10_000)]
     assert len(set(same_ms)) == len(same_ms)
     assert {id_time_ms(u) for u in same_ms} == {1_800_000_000_000}
+
+
+def test_id_texts_are_version_7_in_time_order():
+    import uuid as _uuid
+
+    from gridlinks.core.storage.ids import new_id_texts
+
+    texts = new_id_texts(500)
+    parsed = [_uuid.UUID(t) for t in texts]
+    assert [str(u) for u in parsed] == texts
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {_uuid.RFC_4122}
+    assert len(set(texts)) == 500
+    assert texts[0][:13] <= new_id_texts(1)[0][:13]  # the time prefix only grows

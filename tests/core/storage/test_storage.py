@@ -1,6 +1,8 @@
 """Storage on SQLite and PostgreSQL: constraints live in the database, and schema
 upgrades keep an older data directory's rows."""
 
+import asyncio
+
 import pytest
 from tortoise.exceptions import IntegrityError
 
@@ -91,3 +93,26 @@ async def test_upgrade_keeps_data_and_applies_pending_migrations_once(db_url, tm
     if db_url is None:
         backups = list((tmp_path / "backups").glob(f"hub.v{MIGRATIONS[-1].version}.*.db"))
         assert len(backups) == 1
+
+
+async def test_a_batch_keeps_each_units_order_against_a_delete(storage):
+    """Units that commit in one batch take effect as if written one after another: a
+    delete in an earlier unit never removes what a later unit of the batch stored, even
+    when the later unit's statement shape came first in the batch (grouped by shape,
+    the delete would run last)."""
+    from gridlinks.core.services.devices import attribute_upsert
+    from gridlinks.core.storage.models import Scope
+    from gridlinks.core.storage.writes import Delete
+
+    tenant = await Tenant.create(name="t")
+    profile = await DeviceProfile.create(tenant=tenant, name="p")
+    first = await _device(tenant, profile, "first", "tok-first")
+    second = await _device(tenant, profile, "second", "tok-second")
+    units = [
+        [attribute_upsert(first.id, Scope.SHARED, "a", 1)],  # the upsert shape appears first
+        [Delete(Attribute, {"device_id": second.id})],  # then a unit clears the second device
+        [attribute_upsert(second.id, Scope.SHARED, "b", 2)],  # and a later unit stores one for it
+    ]
+    await asyncio.gather(*(storage.submit(unit) for unit in units))  # one batch on SQLite
+    kept = await Attribute.filter(device_id=second.id).values_list("key", flat=True)
+    assert kept == ["b"]
