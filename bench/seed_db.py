@@ -17,10 +17,10 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from bench.common import VENV_BIN, free_port, hub_env
+from gridlinks.core.storage.ids import new_id_texts
 
 CHUNK = 50_000
 SYNCHRONOUS = "NORMAL"
@@ -63,13 +63,16 @@ def init_data_dir(data_dir: Path, gridlinks: Path | None = None) -> Path:
 
 def device_rows(tenant_id: str, profile_id: str, profile_name: str, start: int, stop: int, prefix: str,
                 token_prefix: str, created_ms: int):
-    """(device, credentials, attribute) rows for devices ``start`` to ``stop - 1``."""
+    """(device, credentials, attribute) rows for devices ``start`` to ``stop - 1``, with ids
+    made as the hub makes them, so the baselines write the same rows and a seeded
+    database has the index layout of one the hub filled."""
     devices, credentials, attributes = [], [], []
+    ids = iter(new_id_texts(2 * (stop - start)))  # the hub's own time-ordered ids (core/storage/ids.py)
     for i in range(start, stop):
-        device_id = str(uuid.uuid4())
+        device_id = next(ids)
         devices.append((device_id, f"{prefix}{i:07d}", profile_name, "", "", 0, 1, "{}", created_ms + i, None,
                         profile_id, tenant_id))
-        credentials.append((str(uuid.uuid4()), "ACCESS_TOKEN", f"{token_prefix}{i:07d}", "", created_ms, device_id))
+        credentials.append((next(ids), "ACCESS_TOKEN", f"{token_prefix}{i:07d}", "", created_ms, device_id))
         attributes.append(("SERVER_SCOPE", "provisionState", PROVISIONED, created_ms, device_id))
     return devices, credentials, attributes
 

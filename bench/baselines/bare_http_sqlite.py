@@ -37,7 +37,10 @@ SQL = (DEVICE, CREDENTIALS, STATE, AUDIT)
 class Store:
     def __init__(self, path: str):
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536"):
+        # The hub's settings, its WAL sizing included (core/storage/database.py), with
+        # SQLite's own checkpoints in the commit instead of the hub's checkpoint thread.
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536",
+                       "wal_autocheckpoint=16384", f"journal_size_limit={16384 * 4096}"):
             self.db.execute(f"PRAGMA {pragma}")
         self.tenant, self.profile, self.profile_name = self.db.execute(
             "SELECT tenant_id, id, name FROM device_profile WHERE is_default = 1").fetchone()

@@ -7,19 +7,22 @@ log checkpointed every 64 MB a commit now and then took 0.3-0.9 s instead of ~10
 which is what a device's p99 sees. So the hub's own connection never checkpoints
 (``wal_autocheckpoint=0``, set in :mod:`.database`) and this task does it instead:
 
-- every ``interval_s`` a PASSIVE checkpoint on a second connection, in its own thread. It
+- every ``interval_s`` (0.1 s) a PASSIVE checkpoint on a second connection, in its own thread. It
   copies what is committed without taking the write lock, so commits go on meanwhile;
 - a PASSIVE checkpoint can never let the log start over while commits keep coming (each
   one leaves a few new frames behind), so once the log holds more than ``restart_pages``
-  the group writer is asked to checkpoint the last frames itself, right after its next
-  commit (whose devices are answered first) and before the next batch: that pass has only
-  the frames of the last half second to copy, and the next commit then writes the log
-  from its start again (``journal_size_limit`` keeps the file at that size).
+  a second pass catches up with what was committed during the first, and the group
+  writer is asked to checkpoint the last frames itself, right after its next commit
+  (whose devices are answered first) and before the next batch: that pass has only the
+  last few milliseconds' frames to copy, and the next commit then writes the log from its
+  start again (``journal_size_limit`` keeps the file at that size).
 
-Measured under load (2026-12-02, in-process, 500 provisionings/s): with checkpoints
-inside commits the slowest commit took 0.9 s; with a RESTART checkpoint from this
-thread (which waits for the write lock, then makes the writer wait, both through
-SQLite's sleeping busy handler) 70-110 ms; see bench/analysis.md for the figures now.
+Measured under load (2026-12-02, in-process): with checkpoints inside commits the
+slowest commit took 0.9 s; with a RESTART checkpoint from this thread (which waits for
+the write lock, then makes the writer wait, both through SQLite's sleeping busy handler)
+70-110 ms. Each pass syncs both files, and a large sync stalls the commits beside it,
+so passes are small and frequent: at 800 provisionings/s the p99 was 19-20 ms with a
+pass every 0.1 s, ~55 ms every 0.5 s (docs/storage.md, bench/analysis.md).
 
 Durability is unchanged: a commit is durable in the log (WAL + ``synchronous``) before the
 writer acknowledges it, checkpointed or not.
@@ -36,7 +39,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-INTERVAL_S = 0.5
+INTERVAL_S = 0.1  # small passes: a pass syncs both files, and a large sync stalls the commits beside it
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -76,6 +79,10 @@ class WalCheckpointer:
             await asyncio.sleep(self.interval_s)
             try:
                 if await self.run_once() >= self.restart_pages:
+                    # One more pass at once: it copies what was committed during the first,
+                    # so the writer's own pass has only the last few milliseconds' frames
+                    # to copy (and to sync) while its queue waits.
+                    await self.run_once()
                     self.restarts += 1
                     self.finish_log()
             except sqlite3.Error as exc:  # the database is unwell: the writer reports it (health)
