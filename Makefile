@@ -37,7 +37,7 @@ clean:
 	rm -rf $(VENV) .venv-* data build *.egg-info
 
 # Benchmarks (docs/benchmarks.md): `bench` is the full run that rewrites bench/results/<date>.json
-# and docs/benchmarks.{md,png} (a few minutes); `bench-quick` is a smoke run under a minute.
+# and docs/benchmarks.{md,png} (about 13 minutes); `bench-quick` is a smoke run under a minute.
 bench: $(STAMP)
 	bash bench/tools.sh --full
 	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'

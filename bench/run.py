@@ -1,6 +1,6 @@
 """Runs every benchmark scenario, each next to its baseline, and writes the results.
 
-    .venv/bin/python -m bench.run            # full run (make bench): a few minutes
+    .venv/bin/python -m bench.run            # full run (make bench): about 13 minutes
     .venv/bin/python -m bench.run --quick    # small sizes, short loads (make bench-quick): under a minute
     .venv/bin/python -m bench.run --only mqtt_telemetry,claim
 
