@@ -135,8 +135,9 @@ def markdown(results: dict, results_path: Path, chart: str | None) -> str:
         f"Every scenario runs next to its baseline in the same run, each server in its own process pinned to "
         f"core {m['server_cpu']}, each load generator in its own process pinned to core {m['load_cpu']}, "
         f"everything on 127.0.0.1. Re-run with `make bench` (about 13 minutes here, 1M-device seeds "
-        f"included; `make bench-quick` is a smoke run under a minute). Some scenarios only: `make bench BENCH_ARGS='--only mqtt_telemetry "
-        f"--merge-into bench/results/<full run>.json'` replaces their rows here. `BENCH_BEFORE_GRIDLINKS="
+        f"included; `make bench-quick` is a smoke run under a minute). Some scenarios only: "
+        f"`make bench BENCH_ARGS='--only mqtt_telemetry --merge-into bench/results/<full run>.json'` "
+        f"replaces their rows here. `BENCH_BEFORE_GRIDLINKS="
         f"<checkout>/.venv/bin/gridlinks` also measures that earlier installation's hub in the same run "
         f"(the MQTT rows \"(same run)\").",
         "",
