@@ -31,7 +31,7 @@ from typing import Any
 
 from gridlinks.core.storage.ids import new_id_texts
 from gridlinks.core.storage.models import Device, DeviceCredentials
-from gridlinks.core.storage.writes import unit_error
+from gridlinks.core.storage.writes import observe_commit, rollback, unit_error
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +123,6 @@ def _group(units: Sequence[Unit]) -> list[tuple[str, list[Sequence[Any]]]]:
     return sorted(groups.items(), key=lambda item: rank(item[0]))
 
 
-class _OneByOne(Exception):
-    """The chunk is to be written unit by unit from the start."""
-
-
-def _rollback(db: sqlite3.Connection) -> None:
-    if db.in_transaction:
-        db.execute("ROLLBACK")
-
-
 Claim = tuple[str | None, str | None, Any]  # credentials id stored, credentials id given up, device id
 
 
@@ -158,7 +149,7 @@ def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
     returns inside a transaction."""
     if db.in_transaction:
         log.warning("bulk rows: the connection was inside a transaction; rolled it back")
-        _rollback(db)
+        rollback(db)
     grouped = claims is None or in_file_order(claims)
     if grouped:
         try:
@@ -168,11 +159,11 @@ def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
             db.execute("COMMIT")
             return [None] * len(units)
         except Exception as exc:
-            _rollback(db)
+            rollback(db)
             if unit_error(exc) is None:
                 raise  # the database itself failed
         except BaseException:
-            _rollback(db)
+            rollback(db)
             raise
     results: list[Exception | None] = [None] * len(units)
     try:
@@ -191,7 +182,7 @@ def write_units_sync(db: sqlite3.Connection, units: Sequence[Unit],
                 _write_part(db, units, index, index + 1, results)
         db.execute("COMMIT")
     except BaseException:
-        _rollback(db)
+        rollback(db)
         raise
     return results
 
@@ -264,12 +255,7 @@ async def write_units(storage: Any, units: Sequence[Unit],
         # As the group writer does (core/storage/writes.py, checked at its start): one hop
         # to aiosqlite's thread for the whole chunk.
         results = await conn._execute(write_units_sync, conn._conn, units, claims)
-    elapsed = time.monotonic() - started
-    for observer in storage.commit_observers:
-        try:
-            observer(len(units), elapsed)
-        except Exception as exc:  # metrics, not logic
-            log.warning("commit observer %r failed: %s", observer, exc)
+    observe_commit(storage.commit_observers, len(units), started)
     return results
 
 

@@ -259,7 +259,6 @@ class _RowPlan:
 
     sql: str
     shape: tuple
-    names: tuple[str, ...]  # the given fields, in the order the SQL lists them
     converters: tuple[Any, ...]
     constants: tuple[Any, ...]
     computed: tuple[tuple[Any, Any], ...]  # (converter, default factory)
@@ -289,7 +288,7 @@ def _row_plan(op: Insert | Upsert, dialect: str) -> _RowPlan:
         sql, converters = _shape(op, dialect, names)
         converted = list(converters)
         plan = _ROW_PLANS[key] = _RowPlan(
-            sql, (sql,), given, tuple(None if c is _as_is else c for c in converted[:len(given)]),
+            sql, (sql,), tuple(None if c is _as_is else c for c in converted[:len(given)]),
             tuple(c(d) for c, (_, d) in zip(converted[len(given):], constant)),
             tuple((c, d) for c, (_, d) in zip(converted[len(given) + len(constant):], computed)))
     return plan
@@ -352,7 +351,7 @@ STALL_S = 10.0
 CommitObserver = Callable[[int, float], None]
 
 
-def _observe(observers: Sequence[CommitObserver], units: int, started: float) -> None:
+def observe_commit(observers: Sequence[CommitObserver], units: int, started: float) -> None:
     elapsed = time.monotonic() - started
     for observer in observers:
         try:
@@ -457,7 +456,7 @@ class SqliteGroupWriter:
                     results = [exc] * len(batch)
                 else:
                     self.health_state.committed()
-                    _observe(self.observers, len(batch), started)
+                    observe_commit(self.observers, len(batch), started)
                 self.batches += 1
                 self.units += len(batch)
                 for pending, result in zip(batch, results):
@@ -532,7 +531,7 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _rollback(db: sqlite3.Connection) -> None:
+def rollback(db: sqlite3.Connection) -> None:
     """Leave no transaction open, whatever state the failure left behind."""
     if db.in_transaction:
         db.execute("ROLLBACK")
@@ -544,7 +543,7 @@ def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | 
     savepoint, so only the offending units fail. Never returns inside a transaction."""
     if db.in_transaction:  # cannot happen through the writer; never build on a stale one
         log.warning("group commit: the connection was inside a transaction; rolled it back")
-        _rollback(db)
+        rollback(db)
     # Grouping runs each shape's rows together, in the order shapes first appear: safe
     # for inserts (see _Statement.reorderable). A batch holding an update or a delete runs
     # unit by unit: a guarded update must also see its own row count, which executemany
@@ -558,14 +557,14 @@ def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | 
             db.execute("COMMIT")
             return [None] * len(units)
         except Exception as exc:
-            _rollback(db)
+            rollback(db)
             error = unit_error(exc)
             if error is None:
                 raise  # the database itself failed: every unit of the batch learns it
             if len(units) == 1:
                 return [error]  # nothing to replay: the one unit is the offender
         except BaseException:
-            _rollback(db)
+            rollback(db)
             raise
     results: list[Exception | None] = []
     try:
@@ -587,7 +586,7 @@ def write_batch_sync(db: sqlite3.Connection, groups, units) -> list[Exception | 
             db.execute("RELEASE unit")
         db.execute("COMMIT")
     except BaseException:
-        _rollback(db)
+        rollback(db)
         raise
     return results
 
@@ -662,4 +661,4 @@ class PostgresUnitWriter:
             self.health_state.failed(exc, 1)
             raise
         self.health_state.committed()
-        _observe(self.observers, 1, started)
+        observe_commit(self.observers, 1, started)
